@@ -1,0 +1,25 @@
+"""Shared fixtures: the real data in ../shared/data (skipped with a reason where absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+ASSETS = REPO / "pyramidpose" / "assets"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to ../shared/data; skips the test where the shared data set is not present."""
+    if not (SHARED_DATA / "coco-mini").is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (only CI and developer machines have it)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def coco_mini(shared_data: Path) -> Path:
+    """Path to ../shared/data/coco-mini."""
+    return shared_data / "coco-mini"
