@@ -1,0 +1,400 @@
+"""Training configuration: typed dataclasses loaded from YAML, overridable from the command line.
+
+A config file has the sections ``model``, ``data``, ``optim``, ``loss``, ``train``, ``eval`` and
+``checkpoint``; every field is documented in the dataclasses below and every field has a default, so
+a YAML file only lists what it changes. Unknown or mistyped fields are errors that name the field and
+the accepted ones. ``--set optim.lr=1e-4`` overrides any field (values are parsed as YAML).
+
+Pure Python (no torch import) so the CLI can validate a config quickly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pyramidpose.errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    """The network to train."""
+
+    name: str = "vitpose-b"
+    """Model name understood by ``pyramidpose.create_model`` (vitpose-tiny/s/b/l/h)."""
+    head: str = "classic"
+    """Heatmap decoder: ``classic`` (2 deconvolutions) or ``simple`` (bilinear x4 + conv)."""
+    input_size: tuple[int, int] = (256, 192)
+    """Network input (height, width) in pixels; heatmaps are a quarter of it."""
+    drop_path_rate: float | None = None
+    """Stochastic depth rate of the backbone; ``null`` keeps the model's default."""
+    pretrained: str | None = None
+    """Full checkpoint to start from (a pyramidpose or official ViTPose checkpoint)."""
+    backbone_pretrained: str | None = None
+    """Backbone-only weights (e.g. MAE); the position grid is resized when the input size differs."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments passed to ``create_model`` (e.g. neck variants)."""
+
+
+@dataclass
+class DataConfig:
+    """A COCO-format top-down keypoint dataset (any keypoint set of :mod:`pyramidpose.skeletons`)."""
+
+    root: str = "data/coco"
+    """Dataset root; relative paths below are resolved against it (and ``root`` against the config file's
+    directory when it is relative and does not exist from the working directory)."""
+    train_ann: str = "annotations/person_keypoints_train2017.json"
+    """COCO keypoint annotations used for training (ground-truth boxes of non-crowd persons)."""
+    train_images: str = "train2017"
+    """Directory of the training images."""
+    val_ann: str | None = "annotations/person_keypoints_val2017.json"
+    """COCO keypoint annotations used for validation; ``null`` disables validation."""
+    val_images: str = "val2017"
+    """Directory of the validation images."""
+    val_detections: str | None = None
+    """COCO detection-results JSON of person boxes for validation; ``null`` uses ground-truth boxes."""
+    det_score_thr: float = 0.0
+    """Detections scoring below this are ignored."""
+    keypoint_set: str = "coco"
+    """Keypoint layout name from :mod:`pyramidpose.skeletons` (sets K, flip pairs, OKS sigmas)."""
+    codec: str = "udp"
+    """Target encoding and decoding: ``udp`` (ViTPose) or ``msra``."""
+    sigma: float = 2.0
+    """Gaussian sigma of the target heatmaps, in heatmap pixels."""
+    padding: float = 1.25
+    """Box enlargement factor before cropping."""
+    flip_prob: float = 0.5
+    """Probability of a horizontal flip (with left/right keypoint swap)."""
+    half_body_prob: float = 0.3
+    """Probability of cropping the upper or lower body only."""
+    half_body_min_keypoints: int = 8
+    """Half-body is only tried when more labelled keypoints than this are present."""
+    scale_factor: float = 0.5
+    """Random scale: s * clip(1 + N(0,1)*f, 1-f, 1+f) (ViTPose: 0.5)."""
+    rot_factor: float = 40.0
+    """Random rotation: clip(N(0,1)*f, -2f, 2f) degrees (ViTPose: 40)."""
+    rot_prob: float = 0.6
+    """Probability of applying the random rotation."""
+    color_jitter: float = 0.0
+    """Strength of brightness/contrast/saturation jitter (0 disables it)."""
+    max_train_instances: int | None = None
+    """Use only the first N training persons (for overfitting checks and quick runs)."""
+    num_workers: int = 2
+    """DataLoader worker processes per training process (images are decoded in the workers)."""
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with layer-wise learning-rate decay and a warm-up + step/cosine schedule."""
+
+    lr: float = 5e-4
+    """Base learning rate (for the head; backbone layers get lr * layer_decay**depth_from_top)."""
+    weight_decay: float = 0.1
+    """AdamW weight decay (not applied to the position embedding, norms and biases)."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    layer_decay: float = 0.75
+    """Layer-wise learning-rate decay factor (ViTPose: S 0.9, B 0.75, L 0.8, H 0.85); 1 disables it."""
+    num_layers: int | None = None
+    """Number of transformer blocks for the layer decay; ``null`` uses the model's depth."""
+    schedule: str = "step"
+    """``step`` (multiply by ``gamma`` at each milestone epoch) or ``cosine`` (down to ``min_lr``)."""
+    milestones: list[int] = field(default_factory=lambda: [170, 200])
+    """Epochs at which the step schedule decays the learning rate."""
+    gamma: float = 0.1
+    """Step decay factor."""
+    min_lr: float = 0.0
+    """Final learning rate of the cosine schedule."""
+    warmup_iters: int = 500
+    """Linear warm-up length in optimiser steps."""
+    warmup_ratio: float = 0.001
+    """Learning rate at the start of warm-up, as a fraction of the scheduled one."""
+    grad_clip: float | None = 1.0
+    """Maximum global gradient L2 norm; ``null`` disables clipping."""
+    accumulate_steps: int = 1
+    """Number of batches whose gradients are summed before each optimiser step."""
+    ema: bool = False
+    """Keep an exponential moving average of the weights (used for validation and export)."""
+    ema_decay: float = 0.9998
+    """EMA decay per optimiser step."""
+
+
+@dataclass
+class LossConfig:
+    """Keypoint heatmap loss."""
+
+    use_target_weight: bool = True
+    """Weigh each keypoint's MSE by its target weight (unlabelled keypoints weigh 0)."""
+    ohkm: bool = False
+    """Online hard keypoint mining: average only the ``ohkm_topk`` largest per-keypoint losses."""
+    ohkm_topk: int = 8
+    """Number of hard keypoints kept per instance with ``ohkm``."""
+    loss_weight: float = 1.0
+    """Multiplier of the loss."""
+
+
+@dataclass
+class TrainConfig:
+    """The training loop."""
+
+    epochs: int = 210
+    """Number of epochs."""
+    batch_size: int = 64
+    """Images per process per step (total batch = batch_size * world size * accumulate_steps)."""
+    amp: str = "none"
+    """Mixed precision: ``none`` (fp32), ``bf16`` (CPU and CUDA) or ``fp16`` (CUDA, with GradScaler)."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
+    seed: int = 0
+    """Seed of the model initialisation, sampling order, augmentation and drop path."""
+    sync_bn: bool = True
+    """Convert BatchNorm layers to SyncBatchNorm under CUDA DDP."""
+    log_interval: int = 10
+    """Steps between progress-bar / TensorBoard loss updates."""
+    tensorboard: bool = True
+    """Write TensorBoard scalars when the ``tensorboard`` package is installed."""
+    threads: int | None = None
+    """torch CPU threads per process; ``null`` keeps torch's default."""
+
+
+@dataclass
+class EvalConfig:
+    """Validation (COCO keypoint AP on ``data.val_ann``)."""
+
+    interval: int = 10
+    """Validate every N epochs (and after the last epoch); 0 disables validation."""
+    batch_size: int = 32
+    """Images per process during validation."""
+    flip_test: bool = True
+    """Average the predictions of the image and its mirror."""
+
+
+@dataclass
+class CheckpointConfig:
+    """What gets saved into ``WORK_DIR``."""
+
+    interval: int = 10
+    """Also keep ``epoch_N`` model files every N epochs (0: only last and best)."""
+    save_every_steps: int = 0
+    """Write the resumable ``checkpoints/last.pt`` every N steps as well as every epoch (0: per epoch)."""
+
+
+@dataclass
+class Config:
+    """A complete training configuration."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    base_dir: str = ""
+    """Directory of the config file (set by :func:`load_config`; resolves relative data paths)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples as lists) suitable for YAML/JSON/torch.save."""
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (converting int->float, list->tuple)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of fields, got {value!r}")
+        return _build(tp, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)} ({value!r})")
+            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        inner = args[0] if args else Any
+        items = [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported field type {tp}")  # pragma: no cover
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "base_dir"]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            label = f"{where}.{key}" if where else str(key)
+            section = f"section '{where}'" if where else "the top level"
+            raise ConfigError(
+                f"unknown config field '{label}'; accepted fields in {section}: {', '.join(names)}"
+            )
+        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}" if where else key)
+    return cls(**kwargs)
+
+
+def _check_choices(cfg: Config) -> None:
+    choices = {
+        "data.codec": (cfg.data.codec, ("udp", "msra")),
+        "optim.schedule": (cfg.optim.schedule, ("step", "cosine")),
+        "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key}: '{value}' is not one of {', '.join(allowed)}")
+    positive = {
+        "train.epochs": cfg.train.epochs,
+        "train.batch_size": cfg.train.batch_size,
+        "eval.batch_size": cfg.eval.batch_size,
+        "optim.accumulate_steps": cfg.optim.accumulate_steps,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if any(s <= 0 or s % 4 for s in cfg.model.input_size):
+        raise ConfigError(f"model.input_size must be positive multiples of 4, got {cfg.model.input_size}")
+
+
+def config_from_dict(values: dict[str, Any], base_dir: str | Path = "") -> Config:
+    """Build a :class:`Config` from a nested dict, checking every field name and type."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(values).__name__}")
+    values = {k: v for k, v in values.items() if k != "base_dir"}
+    cfg = _build(Config, values, "")
+    cfg.base_dir = str(base_dir)
+    _check_choices(cfg)
+    return cfg
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=c`` strings (values parsed as YAML) to a nested dict, in place; returns it."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. optim.lr=1e-4), got '{item}'")
+        key, raw = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"--set: empty key in '{item}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, str) and _looks_numeric(value):
+            value = float(value)
+        node = values
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: '{p}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return values
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    values: dict[str, Any] = {}
+    base_dir: str | Path = ""
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        values = loaded or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: a config must be a mapping of sections")
+        base_dir = path.resolve().parent
+    apply_overrides(values, list(overrides or []))
+    try:
+        return config_from_dict(values, base_dir)
+    except ConfigError as exc:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{exc}") from None
+
+
+def resolve_data_path(cfg: Config, rel: str | None) -> Path | None:
+    """Resolve a data path: absolute, or relative to ``data.root`` (itself relative to the working
+    directory, or to the config file's directory when it does not exist from the working directory)."""
+    if rel is None:
+        return None
+    p = Path(rel).expanduser()
+    if p.is_absolute():
+        return p
+    root = Path(cfg.data.root).expanduser()
+    if not root.is_absolute() and not root.exists() and cfg.base_dir:
+        alt = Path(cfg.base_dir) / root
+        if alt.exists():
+            root = alt
+    return root / p
