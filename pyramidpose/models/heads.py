@@ -1,0 +1,72 @@
+"""ViTPose heatmap decoders.
+
+Parameter names follow the official mmpose ``TopdownHeatmapSimpleHead`` (``deconv_layers.{0,1,3,4}``
+and ``final_layer``), so an official ``keypoint_head.*`` state dict maps by renaming the prefix only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ClassicHead(nn.Module):
+    """Two ``ConvTranspose2d(4, stride 2, padding 1, no bias) + BatchNorm + ReLU`` blocks, then a
+    1x1 conv to ``num_keypoints``: ``[B, C, h, w] -> [B, K, 4h, 4w]``.
+
+    ``deconv_layers`` indices: 0 deconv, 1 BN, 2 ReLU, 3 deconv, 4 BN, 5 ReLU (as in mmpose).
+    """
+
+    def __init__(self, in_channels: int, num_keypoints: int, channels: int = 256) -> None:
+        super().__init__()
+        self.deconv_layers = nn.Sequential(
+            nn.ConvTranspose2d(in_channels, channels, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+        )
+        self.final_layer = nn.Conv2d(channels, num_keypoints, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Normal(0.001) deconvs and final conv, zero bias, unit BatchNorm (as mmpose)."""
+        for m in self.modules():
+            if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d)):
+                nn.init.normal_(m.weight, std=0.001)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final_layer(self.deconv_layers(x))
+
+
+class SimpleHead(nn.Module):
+    """ViTPose simple decoder: ReLU, bilinear x4 upsampling, 3x3 conv to ``num_keypoints``."""
+
+    def __init__(self, in_channels: int, num_keypoints: int, scale_factor: int = 4) -> None:
+        super().__init__()
+        self.scale_factor = scale_factor
+        self.final_layer = nn.Conv2d(in_channels, num_keypoints, 3, padding=1)
+        nn.init.normal_(self.final_layer.weight, std=0.001)
+        nn.init.zeros_(self.final_layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(
+            F.relu(x), scale_factor=self.scale_factor, mode="bilinear", align_corners=False
+        )
+        return self.final_layer(x)
+
+
+def build_head(kind: str, in_channels: int, num_keypoints: int, channels: int = 256) -> nn.Module:
+    """``"classic"`` -> :class:`ClassicHead`, ``"simple"`` -> :class:`SimpleHead`."""
+    if kind == "classic":
+        return ClassicHead(in_channels, num_keypoints, channels)
+    if kind == "simple":
+        return SimpleHead(in_channels, num_keypoints)
+    raise ValueError(f"unknown head {kind!r}: expected 'classic' or 'simple'")

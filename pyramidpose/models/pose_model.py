@@ -1,0 +1,225 @@
+"""Top-down pose model = ViT backbone + heatmap head, described by a typed :class:`ModelConfig`.
+
+Build one with :func:`create_model` (untrained, by name) or :func:`pyramidpose.load_model`
+(from a checkpoint). Parameters are named ``backbone.*`` (``backbone.patch_embed``,
+``backbone.pos_embed``, ``backbone.blocks.{i}``, ``backbone.last_norm``) and ``head.*``, which the
+layer-wise learning-rate decay of the trainer relies on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from pyramidpose.errors import ConfigError
+from pyramidpose.models.heads import build_head
+from pyramidpose.models.vit import VIT_PRESETS, ViT
+
+#: Dataset index of each ViTPose+ expert (the ``dataset_source`` of the official MoE models).
+MOE_DATASETS: dict[str, int] = {
+    "coco": 0,
+    "aic": 1,
+    "mpii": 2,
+    "ap10k": 3,
+    "apt36k": 4,
+    "coco_wholebody": 5,
+}
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a :class:`PoseModel` (saved as JSON beside the weights).
+
+    Attributes:
+        name: model name (``vitpose-b``, ``vitpose-s-simple``...); informative only.
+        backbone: size preset (``tiny``, ``s``, ``b``, ``l``, ``h``) or ``custom``.
+        embed_dim, depth, num_heads: backbone size (filled from the preset when it is not ``custom``).
+        mlp_ratio: FFN width over ``embed_dim``.
+        head: ``classic`` (2 deconvs) or ``simple`` (bilinear x4 + 3x3 conv).
+        head_channels: deconv width of the classic head.
+        num_keypoints: heatmap channels K.
+        keypoint_set: name for :func:`pyramidpose.skeletons.get_keypoint_set` (flip pairs, drawing).
+        input_size: crop size ``(H, W)``; heatmaps are ``(H/4, W/4)``.
+        num_experts, part_features: ViTPose+ MoE FFN (1 expert = plain ViTPose).
+        dataset_index: which expert runs (COCO=0, AIC=1, MPII=2, AP-10K=3, APT-36K=4, WholeBody=5).
+        drop_path: stochastic depth rate of the last block.
+        ln_eps: LayerNorm epsilon (1e-6 in ViTPose).
+        codec: default heatmap codec of the model (``udp`` for the official ViTPose weights).
+        neck: feature-pyramid neck settings (reserved: only ``None`` is supported here).
+    """
+
+    name: str = "vitpose-b"
+    backbone: str = "b"
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    head: str = "classic"
+    head_channels: int = 256
+    num_keypoints: int = 17
+    keypoint_set: str = "coco"
+    input_size: tuple[int, int] = (256, 192)
+    num_experts: int = 1
+    part_features: int = 0
+    dataset_index: int = 0
+    drop_path: float = 0.0
+    ln_eps: float = 1e-6
+    codec: str = "udp"
+    neck: dict | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
+        if self.backbone != "custom":
+            if self.backbone not in VIT_PRESETS:
+                raise ConfigError(
+                    f"unknown backbone preset {self.backbone!r}; expected one of {sorted(VIT_PRESETS)} or 'custom'"
+                )
+        if self.head not in ("classic", "simple"):
+            raise ConfigError(f"unknown head {self.head!r}; expected 'classic' or 'simple'")
+        if self.embed_dim % self.num_heads:
+            raise ConfigError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        if any(s % 16 for s in self.input_size):
+            raise ConfigError(f"input_size {self.input_size} must be multiples of 16")
+        if self.num_experts > 1 and not 0 < self.part_features < self.embed_dim:
+            raise ConfigError(f"a MoE model needs 0 < part_features < {self.embed_dim}")
+        if not 0 <= self.dataset_index < max(self.num_experts, 1):
+            raise ConfigError(
+                f"dataset_index {self.dataset_index} is out of range for a model with {self.num_experts} expert(s)"
+            )
+        if self.neck is not None:
+            raise ConfigError("feature-pyramid necks are not available in this version (neck must be None)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``input_size`` as a list)."""
+        d = dataclasses.asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown model config field(s) {unknown}; known: {sorted(names)}")
+        d = dict(d)
+        if "input_size" in d:
+            d["input_size"] = tuple(d["input_size"])
+        return cls(**d)
+
+
+class PoseModel(nn.Module):
+    """ViT backbone + heatmap head: ``forward(x [B,3,H,W]) -> heatmaps [B, K, H/4, W/4]``.
+
+    ``x`` is an ImageNet-normalised float batch. ``config`` holds the :class:`ModelConfig`.
+    For ViTPose+ models, :attr:`dataset_index` selects the expert (it can be changed any time).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = ViT(
+            embed_dim=config.embed_dim,
+            depth=config.depth,
+            num_heads=config.num_heads,
+            input_size=config.input_size,
+            mlp_ratio=config.mlp_ratio,
+            drop_path_rate=config.drop_path,
+            ln_eps=config.ln_eps,
+            num_experts=config.num_experts,
+            part_features=config.part_features,
+            dataset_index=config.dataset_index,
+        )
+        self.head = build_head(config.head, config.embed_dim, config.num_keypoints, config.head_channels)
+
+    @property
+    def dataset_index(self) -> int:
+        return self.backbone.dataset_index
+
+    @dataset_index.setter
+    def dataset_index(self, value: int) -> None:
+        n = max(self.config.num_experts, 1)
+        if not 0 <= int(value) < n:
+            raise ConfigError(f"dataset index {value} is out of range for a model with {n} expert(s)")
+        self.backbone.dataset_index = int(value)
+        self.config.dataset_index = int(value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def _parse_name(name: str) -> tuple[str, str | None]:
+    n = name.lower().strip()
+    head = None
+    if n.endswith("-simple"):
+        n, head = n[: -len("-simple")], "simple"
+    if n.startswith("vitpose-"):
+        n = n[len("vitpose-") :]
+    aliases = {"small": "s", "base": "b", "large": "l", "huge": "h"}
+    n = aliases.get(n, n)
+    if n not in VIT_PRESETS:
+        raise ConfigError(
+            f"unknown model {name!r}; expected one of "
+            + ", ".join(f"vitpose-{p}[-simple]" for p in VIT_PRESETS)
+        )
+    return n, head
+
+
+MODEL_NAMES: tuple[str, ...] = tuple(
+    f"vitpose-{p}{s}" for p in VIT_PRESETS for s in ("", "-simple")
+)
+
+
+def config_for(
+    name: str,
+    *,
+    num_keypoints: int = 17,
+    input_size: tuple[int, int] = (256, 192),
+    head: str = "classic",
+    **overrides: Any,
+) -> ModelConfig:
+    """The :class:`ModelConfig` :func:`create_model` would build (see there)."""
+    preset, name_head = _parse_name(name)
+    p = VIT_PRESETS[preset]
+    kind = name_head or head
+    fields = {
+        "name": f"vitpose-{preset}" + ("-simple" if kind == "simple" else ""),
+        "backbone": preset,
+        "embed_dim": p.embed_dim,
+        "depth": p.depth,
+        "num_heads": p.num_heads,
+        "head": kind,
+        "num_keypoints": num_keypoints,
+        "input_size": tuple(input_size),
+    }
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"unknown model option(s) {unknown}; known: {sorted(known)}")
+    fields.update(overrides)
+    if any(k in overrides for k in ("embed_dim", "depth", "num_heads")) and "backbone" not in overrides:
+        fields["backbone"] = "custom"
+    return ModelConfig(**fields)
+
+
+def create_model(
+    name: str,
+    *,
+    num_keypoints: int = 17,
+    input_size: tuple[int, int] = (256, 192),
+    head: str = "classic",
+    **overrides: Any,
+) -> PoseModel:
+    """Build an untrained (randomly initialised) model by name.
+
+    Names: ``vitpose-tiny``, ``vitpose-s``, ``vitpose-b``, ``vitpose-l``, ``vitpose-h``; a
+    ``-simple`` suffix (or ``head="simple"``) selects the simple decoder. ``overrides`` are any other
+    :class:`ModelConfig` fields (``drop_path=0.1``, ``num_experts=6, part_features=192``...).
+    """
+    return PoseModel(
+        config_for(name, num_keypoints=num_keypoints, input_size=input_size, head=head, **overrides)
+    )
