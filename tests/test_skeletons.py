@@ -49,8 +49,13 @@ def test_sigmas_lengths_and_pairs_symmetric(name: str) -> None:
     sig = ks.sigmas_array()
     assert sig.shape == (ks.num_keypoints,) and (sig > 0).all() and (sig < 0.2).all()
     perm = ks.flip_index()
-    # AI Challenger's published sigmas and COCO-WholeBody's face sigmas are not left/right symmetric
-    check = [i for i, n in enumerate(ks.keypoints) if name != "aic" and not n.startswith("face-")]
+    # The published AI Challenger sigmas and COCO-WholeBody's face and feet sigmas are not left/right
+    # symmetric (kept as published, since OKS must match the official evaluation).
+    feet = ("toe", "heel")
+    check = [
+        i for i, n in enumerate(ks.keypoints)
+        if name != "aic" and not n.startswith("face-") and not (name == "coco_wholebody" and n.endswith(feet))
+    ]  # fmt: skip
     np.testing.assert_allclose(sig[check], sig[perm][check])
 
 
