@@ -140,7 +140,7 @@ class SimpleFeaturePyramid(nn.Module):
 class MultiLevelFPN(nn.Module):
     """FPN over intermediate ViT blocks with the classic top-down pathway.
 
-    Block ``in_indices[i]`` is resampled from stride 16 to ``strides[i]`` (shallow blocks to fine
+    Block ``in_indices[i]`` is layer-normalised and resampled from stride 16 to ``strides[i]`` (shallow blocks to fine
     strides), then: lateral 1x1 conv -> top-down (upsample coarser result, add) -> 3x3 output conv.
     """
 
@@ -162,6 +162,8 @@ class MultiLevelFPN(nn.Module):
         self.strides = tuple(int(s) for s in strides)
         self.out_channels = out_channels
         self.in_indices: tuple[int, ...] | None = tuple(int(i) for i in in_indices)
+        # raw (un-normalised) block outputs differ in scale from block to block: norm each input
+        self.in_norms = nn.ModuleList(LayerNorm2d(in_channels) for _ in self.in_indices)
         self.resample = nn.ModuleList()
         self.lateral = nn.ModuleList()
         self.output = nn.ModuleList()
@@ -174,7 +176,9 @@ class MultiLevelFPN(nn.Module):
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
         if len(feats) != len(self.lateral):
             raise ValueError(f"MultiLevelFPN expects {len(self.lateral)} block outputs, got {len(feats)}")
-        laterals = [lat(res(f)) for f, res, lat in zip(feats, self.resample, self.lateral)]
+        laterals = [
+            lat(res(nrm(f))) for f, nrm, res, lat in zip(feats, self.in_norms, self.resample, self.lateral)
+        ]
         # top-down: start from the coarsest level and add the upsampled result into the finer one
         merged = [laterals[-1]]
         for lat in reversed(laterals[:-1]):
@@ -186,7 +190,7 @@ class MultiLevelFPN(nn.Module):
 class BlockFusionNeck(nn.Module):
     """Fuse several block outputs into one map (encoder-decoder style).
 
-    Each block output is projected by a 1x1 conv, all are concatenated at stride 16 and fused by a
+    Each block output is layer-normalised and projected by a 1x1 conv, all are concatenated at stride 16 and fused by a
     1x1 + 3x3 conv; the fused map is then upsampled with deconvolutions to ``out_stride``.
     """
 
@@ -205,6 +209,7 @@ class BlockFusionNeck(nn.Module):
         self.out_channels = out_channels
         self.in_indices: tuple[int, ...] | None = tuple(int(i) for i in in_indices)
         n = len(self.in_indices)
+        self.in_norms = nn.ModuleList(LayerNorm2d(in_channels) for _ in range(n))
         self.project = nn.ModuleList(conv_norm(in_channels, out_channels, 1, norm) for _ in range(n))
         self.fuse = nn.Sequential(
             conv_norm(n * out_channels, out_channels, 1, norm, act=True),
@@ -224,7 +229,7 @@ class BlockFusionNeck(nn.Module):
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
         if len(feats) != len(self.project):
             raise ValueError(f"BlockFusionNeck expects {len(self.project)} block outputs, got {len(feats)}")
-        x = torch.cat([p(f) for p, f in zip(self.project, feats)], dim=1)
+        x = torch.cat([p(nrm(f)) for p, nrm, f in zip(self.project, self.in_norms, feats)], dim=1)
         return [self.upsample(self.fuse(x))]
 
 
@@ -289,7 +294,7 @@ class NeckConfig:
 
 def default_block_indices(depth: int, n: int = 4) -> list[int]:
     """``n`` evenly spaced 0-based block indices ending with the last (12 blocks -> 2, 5, 8, 11)."""
-    return [round(depth * (k + 1) / n) - 1 for k in range(n)]
+    return [int(depth * (k + 1) / n + 0.5) - 1 for k in range(n)]
 
 
 def build_neck(cfg: NeckConfig | dict[str, Any], in_channels: int, depth: int) -> nn.Module:

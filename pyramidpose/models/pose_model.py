@@ -2,8 +2,8 @@
 
 Build one with :func:`create_model` (untrained, by name) or :func:`pyramidpose.load_model`
 (from a checkpoint). Parameters are named ``backbone.*`` (``backbone.patch_embed``,
-``backbone.pos_embed``, ``backbone.blocks.{i}``, ``backbone.last_norm``) and ``head.*``, which the
-layer-wise learning-rate decay of the trainer relies on.
+``backbone.pos_embed``, ``backbone.blocks.{i}``, ``backbone.last_norm``), ``neck.*`` (feature-pyramid
+models only) and ``head.*``, which the layer-wise learning-rate decay of the trainer relies on.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class ModelConfig:
         drop_path: stochastic depth rate of the last block.
         ln_eps: LayerNorm epsilon (1e-6 in ViTPose).
         codec: default heatmap codec of the model (``udp`` for the official ViTPose weights).
-        neck: feature-pyramid neck settings (reserved: only ``None`` is supported here).
+        neck: feature-pyramid neck + pyramid head settings (a :class:`pyramidpose.models.necks.NeckConfig`
+            mapping, e.g. ``{"type": "fpn", "channels": 256}``); ``None`` = plain ViTPose head.
     """
 
     name: str = "vitpose-b"
@@ -91,7 +92,12 @@ class ModelConfig:
                 f"dataset_index {self.dataset_index} is out of range for a model with {self.num_experts} expert(s)"
             )
         if self.neck is not None:
-            raise ConfigError("feature-pyramid necks are not available in this version (neck must be None)")
+            # feature-pyramid neck + pyramid head (pyramidpose.models.necks); stored as a plain dict
+            from pyramidpose.models.necks import NeckConfig
+
+            neck = NeckConfig.from_dict(self.neck)
+            neck.resolved_indices(self.depth)
+            self.neck = neck.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``input_size`` as a list)."""
@@ -134,7 +140,28 @@ class PoseModel(nn.Module):
             part_features=config.part_features,
             dataset_index=config.dataset_index,
         )
-        self.head = build_head(config.head, config.embed_dim, config.num_keypoints, config.head_channels)
+        self.neck: nn.Module | None = None
+        self.aux_weight = 0.0
+        if config.neck is not None:
+            # Feature pyramid: neck.* between backbone.* and a PyramidHead (head.*); output unchanged.
+            from pyramidpose.models.necks import NeckConfig, build_neck
+            from pyramidpose.models.pyramid_heads import PyramidHead
+
+            ncfg = NeckConfig.from_dict(config.neck)
+            self.neck = build_neck(ncfg, config.embed_dim, config.depth)
+            self.aux_weight = float(ncfg.aux_weight)
+            self.head = PyramidHead(
+                self.neck.out_channels,
+                self.neck.strides,
+                config.num_keypoints,
+                fuse=ncfg.fuse,
+                channels=ncfg.head_channels,
+                num_convs=ncfg.head_convs,
+                norm=ncfg.head_norm,
+                aux=ncfg.aux_weight > 0,
+            )
+        else:
+            self.head = build_head(config.head, config.embed_dim, config.num_keypoints, config.head_channels)
 
     @property
     def dataset_index(self) -> int:
@@ -149,7 +176,21 @@ class PoseModel(nn.Module):
         self.config.dataset_index = int(value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        if self.neck is None:
+            return self.head(self.backbone(x))
+        indices = self.neck.in_indices
+        feats = [self.backbone(x)] if indices is None else self.backbone.forward_intermediates(x, indices)
+        return self.head(self.neck(feats), image_size=tuple(x.shape[-2:]))
+
+    def auxiliary_loss(self, target: torch.Tensor, target_weight: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Weighted multi-scale (auxiliary heatmap) loss of the last training forward pass, or
+        ``None`` when the model has no auxiliary outputs. Trainers add it to the main loss."""
+        aux = getattr(self.head, "aux_outputs", None)
+        if not aux or not self.aux_weight:
+            return None
+        from pyramidpose.models.pyramid_heads import aux_heatmap_loss
+
+        return self.aux_weight * aux_heatmap_loss(aux, target, target_weight)
 
 
 def _parse_name(name: str) -> tuple[str, str | None]:

@@ -81,6 +81,13 @@ class PyramidHead(nn.Module):
         self.aux_strides = tuple(s for s in self.strides if s > HEAD_STRIDE) if aux else ()
         self.aux_heads = nn.ModuleList(nn.Conv2d(in_channels, num_keypoints, 1) for _ in self.aux_strides)
         self.aux_outputs: list[Tensor] = []
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Heatmap predictors start near zero (normal std 0.001, zero bias), as the ViTPose heads."""
+        for conv in [self.final, *self.aux_heads]:
+            nn.init.normal_(conv.weight, std=0.001)
+            nn.init.zeros_(conv.bias)
 
     def forward(self, feats: Sequence[Tensor], image_size: tuple[int, int] | None = None) -> Tensor:
         """Heatmaps ``[B, K, H/4, W/4]`` from pyramid levels ``feats`` (fine to coarse).
