@@ -1,0 +1,464 @@
+"""COCO-format top-down keypoint dataset for training and validation.
+
+One item is one person box. Training uses the ground-truth boxes of non-crowd persons with at least
+one labelled keypoint; validation uses the same ground-truth boxes or the person boxes of a COCO
+detection-results file. Any keypoint layout of :mod:`pyramidpose.skeletons` works: the number of
+keypoints, the flip pairs and the upper body come from the :class:`~pyramidpose.skeletons.KeypointSet`.
+
+Images are decoded in ``__getitem__`` (so in the DataLoader workers). Augmentation randomness comes
+from a per-item seed handed over by :class:`ResumableDistributedSampler`, never from the worker's
+global random state: the same (seed, epoch, position) always gives the same crop, whatever the number
+of workers or processes, which makes resumed and distributed runs reproduce single-process runs.
+
+Bad input is skipped and counted, never fatal: annotations whose keypoints are malformed or fall
+outside their image are dropped when the file is read (:attr:`CocoKeypointDataset.skipped`); an image
+that cannot be decoded yields a sample flagged ``valid=False`` with zero target weights (so it adds
+nothing to the loss) and is reported by the training loop at the end of the epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyramidpose.errors import DataError
+from pyramidpose.skeletons import KeypointSet, get_keypoint_set
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+@dataclass
+class Instance:
+    """One person box of the dataset.
+
+    ``bbox`` is COCO ``[x, y, w, h]`` in pixels; ``keypoints`` is ``[K, 3]`` (x, y, visibility) for
+    ground truth and ``None`` for detections; ``score`` is 1 for ground truth.
+    """
+
+    image_id: int
+    image_path: str
+    bbox: np.ndarray
+    keypoints: np.ndarray | None
+    score: float = 1.0
+    ann_id: int = -1
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Load a JSON file, raising :class:`DataError` naming the file when it is missing or invalid."""
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{what} {path} is not readable JSON: {exc}") from None
+
+
+def _image_table(coco: dict[str, Any], path: Path) -> dict[int, dict[str, Any]]:
+    if not isinstance(coco, dict) or "images" not in coco:
+        raise DataError(f"{path} is not a COCO annotation file (no 'images' list)")
+    return {int(im["id"]): im for im in coco["images"]}
+
+
+def _clip_box(bbox: Any, width: float, height: float) -> np.ndarray | None:
+    """mmpose's sanitising of a COCO box: clip to the image; None when empty."""
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        return None
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(width - 1, x1 + max(0.0, w - 1)) if width > 0 else x + w
+    y2 = min(height - 1, y1 + max(0.0, h - 1)) if height > 0 else y + h
+    if not (math.isfinite(x1 + y1 + x2 + y2)) or x2 <= x1 or y2 <= y1:
+        return None
+    return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float32)
+
+
+def load_gt_instances(
+    ann_file: Path, image_dir: Path, kpt_set: KeypointSet
+) -> tuple[list[Instance], Counter[str]]:
+    """Non-crowd annotations with at least one labelled keypoint, and counts of skipped ones."""
+    coco = read_json(ann_file, "annotation file")
+    images = _image_table(coco, ann_file)
+    k = kpt_set.num_keypoints
+    skipped: Counter[str] = Counter()
+    out: list[Instance] = []
+    for ann in coco.get("annotations", []):
+        if ann.get("iscrowd", 0):
+            continue
+        raw = ann.get("keypoints")
+        if raw is None:
+            continue
+        im = images.get(int(ann.get("image_id", -1)))
+        if im is None:
+            skipped["annotation of an unknown image"] += 1
+            continue
+        kp = np.asarray(raw, dtype=np.float64)
+        if kp.size != 3 * k:
+            skipped[f"keypoint count is not {k} ({kpt_set.name})"] += 1
+            continue
+        kp = kp.reshape(k, 3)
+        labelled = kp[:, 2] > 0
+        if not labelled.any():
+            continue
+        w, h = float(im.get("width", 0)), float(im.get("height", 0))
+        pts = kp[labelled, :2]
+        if (
+            not np.isfinite(kp).all()
+            or (pts < -1).any()
+            or (w > 0 and (pts[:, 0] > w + 1).any())
+            or (h > 0 and (pts[:, 1] > h + 1).any())
+        ):
+            skipped["keypoints outside the image"] += 1
+            continue
+        box = _clip_box(ann.get("bbox", ()), w, h)
+        if box is None:
+            skipped["empty or malformed box"] += 1
+            continue
+        out.append(
+            Instance(
+                image_id=int(im["id"]),
+                image_path=str(image_dir / im["file_name"]),
+                bbox=box,
+                keypoints=kp.astype(np.float32),
+                ann_id=int(ann.get("id", -1)),
+            )
+        )
+    return out, skipped
+
+
+def load_detection_instances(
+    det_file: Path, ann_file: Path, image_dir: Path, score_thr: float = 0.0
+) -> tuple[list[Instance], Counter[str]]:
+    """Person boxes (category 1) of a COCO detection-results file, for images of ``ann_file``."""
+    dets = read_json(det_file, "detection results file")
+    if not isinstance(dets, list):
+        raise DataError(f"{det_file}: a COCO detection-results file is a JSON list of detections")
+    images = _image_table(read_json(ann_file, "annotation file"), ann_file)
+    skipped: Counter[str] = Counter()
+    out = []
+    for d in dets:
+        if not isinstance(d, dict) or int(d.get("category_id", 1)) != 1:
+            continue
+        score = float(d.get("score", 1.0))
+        if score < score_thr:
+            continue
+        im = images.get(int(d.get("image_id", -1)))
+        if im is None:
+            skipped["detection of an unknown image"] += 1
+            continue
+        box = _clip_box(d.get("bbox", ()), float(im.get("width", 0)), float(im.get("height", 0)))
+        if box is None:
+            skipped["empty or malformed box"] += 1
+            continue
+        out.append(Instance(int(im["id"]), str(image_dir / im["file_name"]), box, None, score))
+    return out, skipped
+
+
+def _sampler_base() -> type:
+    from torch.utils.data import DistributedSampler
+
+    return DistributedSampler
+
+
+class ResumableDistributedSampler(_sampler_base()):  # type: ignore[misc]
+    """torch's :class:`~torch.utils.data.DistributedSampler` that can start mid-epoch and hands out
+    per-item augmentation seeds.
+
+    Every epoch shuffles ``range(len(dataset))`` with ``seed + epoch`` and pads it (cyclically) to a
+    multiple of ``batch_size * world_size * accumulate``. Rank ``r`` takes positions ``r, r + W,
+    r + 2W, ...`` exactly as torch's sampler does, so the k-th batches of all ranks together are the
+    positions ``[k*b*W, (k+1)*b*W)``: the same images a single process sees with batch ``b*W``. Each
+    item is ``(index, (seed, epoch, position))``; the dataset derives its augmentation from that
+    triple. :meth:`set_start` skips the first batches of the epoch (resuming mid-epoch).
+    """
+
+    def __init__(
+        self,
+        dataset_len: int,
+        batch_size: int,
+        num_replicas: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+        shuffle: bool = True,
+        accumulate: int = 1,
+    ) -> None:
+        if dataset_len < 1:
+            raise DataError("the training set is empty (no person with labelled keypoints)")
+        self.dataset_len = dataset_len
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.batch_size = batch_size
+        group = batch_size * num_replicas * accumulate
+        self.total_size = max(1, math.ceil(dataset_len / group)) * group
+        self.num_samples = self.total_size // num_replicas
+        self.start_batch = 0
+        self.drop_last = False
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches each rank draws per epoch."""
+        return self.num_samples // self.batch_size
+
+    def set_start(self, batch: int) -> None:
+        """Skip the first ``batch`` batches of the current epoch (for resuming)."""
+        self.start_batch = int(batch)
+
+    def positions(self) -> list[int]:
+        """Epoch positions this rank visits, in order (after the start offset)."""
+        all_pos = list(range(self.rank, self.total_size, self.num_replicas))
+        return all_pos[self.start_batch * self.batch_size :]
+
+    def order(self) -> list[int]:
+        """Dataset index at every epoch position (shuffled with ``seed + epoch``, cyclically padded)."""
+        import torch
+
+        if self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed + self.epoch)
+            perm = torch.randperm(self.dataset_len, generator=g).tolist()
+        else:
+            perm = list(range(self.dataset_len))
+        reps = math.ceil(self.total_size / len(perm))
+        return (perm * reps)[: self.total_size]
+
+    def __iter__(self):  # type: ignore[override]
+        order = self.order()
+        for pos in self.positions():
+            yield (order[pos], (self.seed, self.epoch, pos))
+
+    def __len__(self) -> int:
+        return len(self.positions())
+
+
+def _rng_for(item_seed: Any) -> np.random.Generator:
+    if item_seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng([int(v) for v in item_seed])
+
+
+def _read_image(path: str) -> np.ndarray:
+    """RGB uint8 image; raises :class:`DataError` when the file is missing or cannot be decoded."""
+    try:
+        from pyramidpose.data.images import read_image
+    except ImportError:  # pragma: no cover - fallback while the images module is absent
+        import cv2
+
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise DataError(f"cannot read image {path}") from None
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return read_image(path)
+
+
+def _color_jitter(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Random brightness, contrast and saturation in ``[1 - strength, 1 + strength]`` (float32 in 0..255)."""
+    x = img.astype(np.float32)
+    b, c, s = rng.uniform(1 - strength, 1 + strength, size=3)
+    x = x * b
+    mean = x.mean()
+    x = (x - mean) * c + mean
+    gray = x.mean(axis=2, keepdims=True)
+    x = (x - gray) * s + gray
+    return np.clip(x, 0, 255)
+
+
+class CocoKeypointDataset:
+    """Top-down person crops of a COCO-format keypoint dataset.
+
+    Args:
+        ann_file: COCO keypoint annotation JSON.
+        image_dir: directory of the images named in ``ann_file``.
+        keypoint_set: layout name or :class:`KeypointSet` (K, flip pairs, upper body).
+        input_size: network input ``(H, W)``.
+        train: augment and produce targets (``True``) or produce plain crops for validation.
+        detections: COCO detection-results JSON for validation boxes (``None``: ground-truth boxes).
+        codec: ``"udp"`` or ``"msra"`` (crop convention and target encoding).
+        sigma, padding, flip_prob, half_body_prob, half_body_min_keypoints, scale_factor,
+        rot_factor, rot_prob, color_jitter: augmentation, see :class:`~pyramidpose.training.config.DataConfig`.
+        max_instances: keep only the first N persons.
+
+    ``dataset[i]`` or ``dataset[(i, seed_triple)]`` returns a dict with ``image`` (float32 [3, H, W],
+    ImageNet-normalised), ``index``, ``valid`` and ``error`` and, for training, ``target``
+    ([K, H/4, W/4]) and ``target_weight`` ([K]); for validation ``center``, ``scale`` (pixels) and
+    ``score``.
+    """
+
+    def __init__(
+        self,
+        ann_file: str | Path,
+        image_dir: str | Path,
+        keypoint_set: str | KeypointSet = "coco",
+        input_size: tuple[int, int] = (256, 192),
+        train: bool = True,
+        detections: str | Path | None = None,
+        det_score_thr: float = 0.0,
+        codec: str = "udp",
+        sigma: float = 2.0,
+        padding: float = 1.25,
+        flip_prob: float = 0.5,
+        half_body_prob: float = 0.3,
+        half_body_min_keypoints: int = 8,
+        scale_factor: float = 0.5,
+        rot_factor: float = 40.0,
+        rot_prob: float = 0.6,
+        color_jitter: float = 0.0,
+        max_instances: int | None = None,
+    ) -> None:
+        self.kpt_set = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
+        self.ann_file = Path(ann_file)
+        self.image_dir = Path(image_dir)
+        if not self.image_dir.is_dir():
+            raise DataError(f"image directory not found: {self.image_dir}")
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.heatmap_size = (self.input_size[0] // 4, self.input_size[1] // 4)
+        self.train = train
+        self.udp = codec == "udp"
+        self.codec_name = codec
+        self.sigma = sigma
+        self.padding = padding
+        self.flip_prob = flip_prob
+        self.half_body_prob = half_body_prob
+        self.half_body_min_keypoints = half_body_min_keypoints
+        self.scale_factor = scale_factor
+        self.rot_factor = rot_factor
+        self.rot_prob = rot_prob
+        self.color_jitter = color_jitter
+        if detections is not None and not train:
+            self.instances, self.skipped = load_detection_instances(
+                Path(detections), self.ann_file, self.image_dir, det_score_thr
+            )
+        else:
+            self.instances, self.skipped = load_gt_instances(self.ann_file, self.image_dir, self.kpt_set)
+        if max_instances is not None:
+            self.instances = self.instances[: int(max_instances)]
+
+    @property
+    def aspect_ratio(self) -> float:
+        return self.input_size[1] / self.input_size[0]
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Target heatmaps [K, H/4, W/4] and weights [K] of keypoints given in input-crop pixels."""
+        from pyramidpose.codecs.heatmap import encode_msra, encode_udp
+
+        h, w = self.input_size
+        hh, hw = self.heatmap_size
+        enc = encode_udp if self.udp else encode_msra
+        return enc(keypoints, visible, (w, h), (hw, hh), self.sigma)
+
+    def __getitem__(self, item: int | tuple[int, Any]) -> dict[str, Any]:
+        index, seed = item if isinstance(item, tuple) else (int(item), None)
+        inst = self.instances[index]
+        try:
+            img = _read_image(inst.image_path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable image is skipped, never fatal
+            return self._invalid(index, inst, f"{inst.image_path}: {exc}")
+        if self.train:
+            return self._train_sample(index, inst, img, _rng_for(seed))
+        return self._val_sample(index, inst, img)
+
+    def _invalid(self, index: int, inst: Instance, error: str) -> dict[str, Any]:
+        h, w = self.input_size
+        k = self.kpt_set.num_keypoints
+        out: dict[str, Any] = {
+            "image": np.zeros((3, h, w), np.float32),
+            "index": index,
+            "valid": False,
+            "error": error,
+        }
+        if self.train:
+            out["target"] = np.zeros((k, *self.heatmap_size), np.float32)
+            out["target_weight"] = np.zeros((k,), np.float32)
+        else:
+            c, s = self._center_scale(inst)
+            out.update(center=c.astype(np.float32), scale=s.astype(np.float32), score=np.float32(inst.score))
+        return out
+
+    def _center_scale(self, inst: Instance) -> tuple[np.ndarray, np.ndarray]:
+        from pyramidpose.data.transforms import box_to_center_scale
+
+        return box_to_center_scale(inst.bbox, self.aspect_ratio, self.padding)
+
+    def _to_tensor(self, crop: np.ndarray) -> np.ndarray:
+        from pyramidpose.data.transforms import normalize_crops
+
+        return normalize_crops(crop.astype(np.float32) if crop.dtype != np.uint8 else crop)[0]
+
+    def _train_sample(
+        self, index: int, inst: Instance, img: np.ndarray, rng: np.random.Generator
+    ) -> dict[str, Any]:
+        from pyramidpose.data.transforms import (
+            affine_points,
+            flip_keypoints,
+            get_affine_matrix,
+            half_body_box,
+            random_scale_rotation,
+        )
+
+        assert inst.keypoints is not None
+        kp = inst.keypoints[:, :2].astype(np.float64)
+        vis = inst.keypoints[:, 2] > 0
+        center, scale = self._center_scale(inst)
+        # 1. flip (the whole image, as mmpose's TopDownRandomFlip)
+        if rng.random() < self.flip_prob:
+            img = img[:, ::-1]
+            width = img.shape[1]
+            kp, vis = flip_keypoints(kp, width, self.kpt_set, vis)
+            center = np.array([width - 1 - center[0], center[1]])
+        # 2. half body
+        if vis.sum() > self.half_body_min_keypoints and rng.random() < self.half_body_prob:
+            hb = half_body_box(kp, vis, self.kpt_set, self.aspect_ratio, rng)
+            if hb is not None:
+                center, scale = hb
+        # 3. random scale and rotation
+        s, rot = random_scale_rotation(rng, self.scale_factor, self.rot_factor, self.rot_prob)
+        scale = np.asarray(scale) * s
+        # 4. affine crop (UDP or MSRA)
+        h, w = self.input_size
+        m = get_affine_matrix(center, scale, (w, h), rot, udp=self.udp)
+        import cv2
+
+        crop = cv2.warpAffine(
+            np.ascontiguousarray(img), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
+        if self.color_jitter > 0:
+            crop = _color_jitter(crop, self.color_jitter, rng)
+        kp_in = affine_points(kp, m)
+        target, weight = self.encode(kp_in, vis.astype(np.float32))
+        return {
+            "image": self._to_tensor(crop),
+            "target": np.asarray(target, np.float32),
+            "target_weight": np.asarray(weight, np.float32).reshape(-1),
+            "index": index,
+            "valid": True,
+            "error": "",
+        }
+
+    def _val_sample(self, index: int, inst: Instance, img: np.ndarray) -> dict[str, Any]:
+        from pyramidpose.data.transforms import warp_crop
+
+        center, scale = self._center_scale(inst)
+        h, w = self.input_size
+        crop = warp_crop(img, center, scale, (w, h), 0.0, udp=self.udp)
+        return {
+            "image": self._to_tensor(crop),
+            "index": index,
+            "valid": True,
+            "error": "",
+            "center": center.astype(np.float32),
+            "scale": scale.astype(np.float32),
+            "score": np.float32(inst.score),
+        }
