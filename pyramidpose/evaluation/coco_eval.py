@@ -1,0 +1,563 @@
+"""COCO keypoint evaluation (OKS AP/AR) giving exactly pycocotools' numbers, vectorised in numpy.
+
+:func:`coco_keypoint_eval` reproduces ``pycocotools.cocoeval.COCOeval(gt, dt, 'keypoints')`` followed
+by ``evaluate(); accumulate(); summarize()`` stat for stat, including its less obvious rules:
+
+* evaluated images are all image ids of ``gt['images']`` (sorted); categories are ``gt['categories']``;
+  annotations whose image or category is not listed are not evaluated (as in pycocotools);
+* a ground-truth person is *ignored* when ``iscrowd`` is set or ``num_keypoints == 0``; crowd persons
+  can absorb any number of detections. The annotation field ``ignore`` has **no** effect, exactly as
+  in pycocotools (its ``_prepare`` overwrites it with the crowd flag);
+* per image the detections are ordered by score with a stable sort (ties keep file order) and cut to
+  the top ``maxDets = 20``; over the data set they are re-sorted stably, so tied scores are broken by
+  image id, then by their order within the image;
+* a detection's area (for the medium/large ranges) is ``w * h`` of the extent of *all* its keypoints
+  (pycocotools' ``loadRes``), or ``bbox[2] * bbox[3]`` when the *first* result has a non-empty
+  ``bbox`` field (``loadRes`` then takes its box branch for every result);
+* greedy matching per OKS threshold: each detection, in score order, takes the best-OKS unmatched
+  regular person with OKS >= threshold (the *last* one on exact ties), and only if there is none the
+  best ignored person;
+* a stat is -1 where its area range has no non-ignored person.
+
+Differences from pycocotools, all on input pycocotools cannot handle: bad results raise
+:class:`~pyramidpose.errors.DataError` naming the first offending record (pycocotools asserts or
+crashes); an empty result list gives the no-detection stats with a warning (pycocotools crashes);
+a missing ``iscrowd`` means 0 and a missing ``num_keypoints`` means the count of labelled keypoints
+(pycocotools raises ``KeyError``); duplicate ground-truth annotation ids are an error (pycocotools
+silently evaluates the last annotation with that id in place of the others).
+
+``use_area=False`` is the CrowdPose-style variant of xtcocotools: the ground-truth scale used in OKS
+and in the area ranges is ``bbox_w * bbox_h * 0.53`` instead of the ``area`` field.
+
+How it is fast: OKS for all detection/person pairs of the data set is one set of array operations;
+the sequential greedy matching runs as a loop over the detection rank inside an image (at most 20
+steps), each step handling every image, area range and threshold at once with segment reductions;
+accumulation is cumulative sums per threshold. No Python loop runs over pairs or detections except
+for input validation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyramidpose.errors import DataError
+
+STAT_KEYS: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+# Same construction as pycocotools' Params.setKpParams (bit-identical thresholds).
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+AREA_RANGES: tuple[tuple[float, float], ...] = ((0**2, 1e5**2), (32**2, 96**2), (96**2, 1e5**2))
+AREA_LABELS: tuple[str, ...] = ("all", "medium", "large")
+MAX_DETS = 20
+_EPS = np.spacing(1)
+_PAIR_CHUNK = 262_144  # OKS pairs processed per chunk (bounds memory at ~K * 8 bytes * chunk * 6)
+
+
+def default_sigmas() -> np.ndarray:
+    """COCO's 17 OKS sigmas (from :data:`pyramidpose.skeletons.COCO`), bit-identical to pycocotools'.
+
+    pycocotools computes them as ``array([.26, .25, ...]) / 10``; rounding the skeleton's values back
+    to that form makes every OKS value identical to the last bit.
+    """
+    from pyramidpose.skeletons import COCO
+
+    return np.round(COCO.sigmas_array() * 10.0, 6) / 10.0
+
+
+def load_sigmas(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read per-keypoint OKS sigmas from a JSON list (or ``{"sigmas": [...]}``) or a text file of numbers."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot read sigmas file {path}: {exc.strerror or exc}") from None
+    try:
+        obj = json.loads(text)
+        if isinstance(obj, dict):
+            obj = obj.get("sigmas")
+    except json.JSONDecodeError:
+        obj = text.replace(",", " ").split()
+    try:
+        sig = np.asarray([float(v) for v in obj], dtype=np.float64)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{path}: expected a JSON list of numbers (one OKS sigma per keypoint) or whitespace-separated numbers"
+        ) from None
+    if sig.size == 0 or not np.all(np.isfinite(sig)) or np.any(sig <= 0):
+        raise DataError(f"{path}: sigmas must be a non-empty list of positive finite numbers")
+    return sig
+
+
+def _load_json(obj: Any, what: str) -> Any:
+    if isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        try:
+            with open(path, "rb") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise DataError(f"{what} file not found: {path}") from None
+        except OSError as exc:
+            raise DataError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{what} file {path} is not valid JSON: {exc}") from None
+    return obj
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _numeric_matrix(rows: list[Any], width: int) -> np.ndarray | None:
+    """``rows`` (lists of numbers, all of length ``width``) as float64 (n, width), or None if any is non-numeric."""
+    if not rows:
+        return np.zeros((0, width), dtype=np.float64)
+    try:
+        arr = np.array(rows)
+    except (ValueError, TypeError):
+        return None
+    if arr.dtype.kind not in "iuf" or arr.shape != (len(rows), width):
+        return None
+    return arr.astype(np.float64, copy=False)
+
+
+def _first_bad_row(rows: list[Any]) -> tuple[int, str] | None:
+    for i, row in enumerate(rows):
+        for v in row:
+            if not _is_number(v):
+                return i, f"non-numeric value {v!r}"
+            if not np.isfinite(v):
+                return i, f"non-finite value {v!r}"
+    return None
+
+
+class _GroundTruth:
+    """Ground truth as flat arrays ordered by (category, image, file order)."""
+
+    def __init__(self, gt: dict[str, Any], sigmas: np.ndarray, use_area: bool) -> None:
+        k = len(sigmas)
+        if not isinstance(gt, dict):
+            raise DataError("ground truth must be a COCO annotation object (a JSON dict with 'images', 'annotations', 'categories')")
+        for field in ("images", "annotations", "categories"):
+            if not isinstance(gt.get(field), list):
+                raise DataError(f"ground truth has no '{field}' list; is this a COCO keypoint annotation file?")
+        img_ids = []
+        for i, img in enumerate(gt["images"]):
+            if not isinstance(img, dict) or "id" not in img:
+                raise DataError(f"ground truth images[{i}] has no 'id'")
+            img_ids.append(img["id"])
+        cat_ids = []
+        for i, cat in enumerate(gt["categories"]):
+            if not isinstance(cat, dict) or "id" not in cat:
+                raise DataError(f"ground truth categories[{i}] has no 'id'")
+            cat_ids.append(cat["id"])
+        if not cat_ids:
+            raise DataError("ground truth lists no categories; a keypoint file needs e.g. {'id': 1, 'name': 'person'}")
+        try:
+            self.img_ids = sorted(set(img_ids))
+            self.cat_ids = sorted(set(cat_ids))
+        except TypeError:
+            raise DataError("ground truth image or category ids mix types that cannot be sorted") from None
+        self.img_pos = {v: i for i, v in enumerate(self.img_ids)}
+        self.cat_pos = {v: i for i, v in enumerate(self.cat_ids)}
+        n_img = len(self.img_ids)
+
+        units, kpts, areas, boxes, crowd, nkp, ann_ids = [], [], [], [], [], [], []
+        seen_ids: set[Any] = set()
+        for i, ann in enumerate(gt["annotations"]):
+            where = f"ground truth annotations[{i}]"
+            if not isinstance(ann, dict):
+                raise DataError(f"{where} is not an object")
+            for field in ("id", "image_id", "category_id"):
+                if field not in ann:
+                    raise DataError(f"{where} has no '{field}'")
+            try:
+                ip = self.img_pos.get(ann["image_id"])
+                cp = self.cat_pos.get(ann["category_id"])
+            except TypeError:
+                raise DataError(f"{where}: image_id / category_id must be numbers or strings") from None
+            if ip is None or cp is None:
+                continue  # not evaluated by pycocotools either
+            if not _is_number(ann["id"]):
+                raise DataError(f"{where}: annotation id {ann['id']!r} is not a number")
+            if ann["id"] in seen_ids:
+                raise DataError(f"{where}: duplicate annotation id {ann['id']!r}")
+            seen_ids.add(ann["id"])
+            kp = ann.get("keypoints")
+            if not isinstance(kp, list) or len(kp) != 3 * k:
+                n = len(kp) if isinstance(kp, list) else None
+                raise DataError(
+                    f"{where} (id {ann['id']}): 'keypoints' must be a list of {3 * k} numbers "
+                    f"({k} keypoints x (x, y, v)), got {n if n is not None else type(kp).__name__}"
+                )
+            bb = ann.get("bbox")
+            if not isinstance(bb, list) or len(bb) != 4 or not all(_is_number(v) for v in bb):
+                raise DataError(f"{where} (id {ann['id']}): 'bbox' must be [x, y, w, h]")
+            if use_area:
+                a = ann.get("area")
+                if not _is_number(a) or not np.isfinite(a):
+                    raise DataError(
+                        f"{where} (id {ann['id']}): missing or non-numeric 'area' "
+                        "(use use_area=False / --no-area to take the area from the box)"
+                    )
+            else:
+                a = bb[3] * bb[2] * 0.53  # xtcocotools' order of operations
+            units.append(cp * n_img + ip)
+            kpts.append(kp)
+            areas.append(a)
+            boxes.append(bb)
+            crowd.append(bool(ann.get("iscrowd", 0)))
+            nkp.append(ann.get("num_keypoints"))
+            ann_ids.append(ann["id"])
+        kp_arr = _numeric_matrix(kpts, 3 * k)
+        if kp_arr is None or not np.all(np.isfinite(kp_arr)):
+            bad = _first_bad_row(kpts)
+            if bad is not None:
+                raise DataError(f"ground truth annotation id {ann_ids[bad[0]]}: keypoints contain a {bad[1]}")
+            raise DataError("ground truth keypoints could not be read as numbers")
+        kp_arr = kp_arr.reshape(-1, k, 3)
+        vis_count = np.count_nonzero(kp_arr[:, :, 2] > 0, axis=1)
+        nkp_arr = np.array([vis_count[i] if v is None else v for i, v in enumerate(nkp)], dtype=np.float64)
+
+        units_arr = np.asarray(units, dtype=np.int64)
+        order = np.argsort(units_arr, kind="stable")  # by (category, image), file order within
+        self.unit = units_arr[order]
+        self.kpts = kp_arr[order]
+        self.area = np.asarray(areas, dtype=np.float64)[order]
+        self.bbox = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[order]
+        self.crowd = np.asarray(crowd, dtype=bool)[order]
+        self.ignore = self.crowd | (nkp_arr[order] == 0)
+        ids = np.asarray(ann_ids, dtype=np.float64)[order]
+        self.id_nonzero = ids != 0  # pycocotools stores matches by id, so a match to id 0 reads as none
+        self.n_img = n_img
+        self.n_units = n_img * len(self.cat_ids)
+
+
+class _Detections:
+    """Kept detections (top ``MAX_DETS`` per image and category) ordered by (unit, rank)."""
+
+    def __init__(self, results: Any, gt: _GroundTruth, k: int) -> None:
+        if not isinstance(results, list):
+            raise DataError("results must be a JSON list of objects with image_id, category_id, keypoints, score")
+        bbox_area = bool(results) and isinstance(results[0], dict) and "bbox" in results[0] and results[0]["bbox"] != []
+        n = len(results)
+        units = np.empty(n, dtype=np.int64)
+        keep_rows = np.ones(n, dtype=bool)
+        scores: list[Any] = [0.0] * n
+        kps: list[Any] = [None] * n
+        boxes: list[Any] = []
+        structural: tuple[int, str] | None = None
+        img_pos, cat_pos, n_img, width = gt.img_pos, gt.cat_pos, gt.n_img, 3 * k
+        for i, r in enumerate(results):
+            if not isinstance(r, dict):
+                structural = (i, "is not an object")
+                break
+            try:
+                img, cat, kp, s = r["image_id"], r["category_id"], r["keypoints"], r["score"]
+            except KeyError as exc:
+                structural = (i, f"has no {exc.args[0]!r} field")
+                break
+            if not _is_number(s):
+                structural = (i, f"has a non-numeric score {s!r}")
+                break
+            if not isinstance(kp, list) or len(kp) != width:
+                got = f"{len(kp)} values" if isinstance(kp, list) else type(kp).__name__
+                structural = (i, f"has {got} in 'keypoints', expected {width} ({k} keypoints x (x, y, score))")
+                break
+            try:
+                ip = img_pos.get(img)
+            except TypeError:
+                ip = None
+            if ip is None:
+                structural = (i, f"has image_id {img!r}, which is not an image of the ground truth")
+                break
+            try:
+                cp = cat_pos.get(cat)
+            except TypeError:
+                cp = None
+            if cp is None:
+                keep_rows[i] = False  # pycocotools does not evaluate categories absent from the ground truth
+                cp = 0
+            if bbox_area:
+                bb = r.get("bbox")
+                if not isinstance(bb, list) or len(bb) != 4 or not all(_is_number(v) for v in bb):
+                    structural = (i, "has no valid 'bbox' [x, y, w, h] (the first result has one, so all need one)")
+                    break
+                boxes.append(bb)
+            units[i] = cp * n_img + ip
+            scores[i] = s
+            kps[i] = kp
+        m = n if structural is None else structural[0]
+        # Content errors (non-numeric or non-finite values) in records before the first structural error.
+        kp_arr = _numeric_matrix(kps[:m], width)
+        score_arr = np.asarray(scores[:m], dtype=np.float64)
+        content: tuple[int, str] | None = None
+        if kp_arr is None:
+            content = _first_bad_row(kps[:m])
+        else:
+            bad = ~np.isfinite(kp_arr).all(axis=1) | ~np.isfinite(score_arr)
+            if bbox_area:
+                bad |= ~np.isfinite(np.asarray(boxes[:m], dtype=np.float64).reshape(-1, 4)).all(axis=1)
+            if bad.any():
+                j = int(np.argmax(bad))
+                content = (j, "contains NaN or infinite values (keypoints, score or bbox)")
+        if kp_arr is None and content is None:
+            content = (0, "has keypoints that cannot be read as numbers")
+        err = content if content is not None else structural
+        if err is not None:
+            i, msg = err
+            rec = results[i]
+            desc = ""
+            if isinstance(rec, dict):
+                desc = " (" + ", ".join(f"{f}={rec[f]!r}" for f in ("image_id", "category_id") if f in rec) + ")"
+            raise DataError(f"results[{i}]{desc} {msg}")
+        assert kp_arr is not None
+        if not keep_rows.all():
+            warnings.warn(
+                f"{int((~keep_rows).sum())} results have a category_id not in the ground truth and are not evaluated",
+                stacklevel=3,
+            )
+        kp_arr = kp_arr.reshape(n, k, 3)
+        if bbox_area:
+            box_arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            area = box_arr[:, 2] * box_arr[:, 3]
+        else:
+            x, y = kp_arr[:, :, 0], kp_arr[:, :, 1]
+            area = (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1)) if n else np.zeros(0)
+        idx = np.flatnonzero(keep_rows)
+        units, score_arr, kp_arr, area = units[idx], score_arr[idx], kp_arr[idx], area[idx]
+        # pycocotools: stable sort by -score within each image (file order on ties), keep the top 20.
+        order = np.lexsort((np.arange(len(idx)), -score_arr, units))
+        units = units[order]
+        starts = np.searchsorted(units, units, side="left")
+        rank = np.arange(len(units)) - starts
+        keep = rank < MAX_DETS
+        order = order[keep]
+        self.unit = units[keep]
+        self.rank = rank[keep]
+        self.score = score_arr[order]
+        self.xy = np.ascontiguousarray(kp_arr[order, :, :2])
+        self.area = area[order]
+
+
+def _oks_pairs(
+    gt: _GroundTruth, dt: _Detections, pair_gt: np.ndarray, pair_dt: np.ndarray, sigmas: np.ndarray
+) -> np.ndarray:
+    """OKS of each (detection, person) pair, computed with pycocotools' exact floating-point operations."""
+    k = len(sigmas)
+    var = (sigmas * 2) ** 2
+    out = np.empty(len(pair_gt), dtype=np.float64)
+    vis_all = gt.kpts[:, :, 2] > 0
+    k1_all = vis_all.sum(axis=1)
+    # Visible keypoints first (stable), so that each sum adds the same terms in the same order as
+    # pycocotools' ``np.sum(np.exp(-e[vg > 0]))``.
+    compact_all = np.argsort(~vis_all, axis=1, kind="stable")
+    bx = gt.bbox
+    for s in range(0, len(pair_gt), _PAIR_CHUNK):
+        g = pair_gt[s : s + _PAIR_CHUNK]
+        d = pair_dt[s : s + _PAIR_CHUNK]
+        xg, yg = gt.kpts[g, :, 0], gt.kpts[g, :, 1]
+        xd, yd = dt.xy[d, :, 0], dt.xy[d, :, 1]
+        k1 = k1_all[g]
+        dx = xd - xg
+        dy = yd - yg
+        nov = k1 == 0
+        if nov.any():
+            b = bx[g[nov]]
+            x0 = (b[:, 0] - b[:, 2])[:, None]
+            x1 = (b[:, 0] + b[:, 2] * 2)[:, None]
+            y0 = (b[:, 1] - b[:, 3])[:, None]
+            y1 = (b[:, 1] + b[:, 3] * 2)[:, None]
+            xdn, ydn = xd[nov], yd[nov]
+            z = np.zeros_like(xdn)
+            dx[nov] = np.maximum(z, x0 - xdn) + np.maximum(z, xdn - x1)
+            dy[nov] = np.maximum(z, y0 - ydn) + np.maximum(z, ydn - y1)
+        e = (dx**2 + dy**2) / var / (gt.area[g] + _EPS)[:, None] / 2
+        ex = np.exp(-e)
+        ex = np.take_along_axis(ex, compact_all[g], axis=1)
+        res = np.empty(len(g), dtype=np.float64)
+        k_eff = np.where(nov, k, k1)
+        for kk in np.unique(k_eff):
+            rows = np.flatnonzero(k_eff == kk)
+            res[rows] = np.ascontiguousarray(ex[rows, :kk]).sum(axis=1) / kk
+        out[s : s + len(g)] = res
+    return out
+
+
+def _segment_last_argmax(
+    values: np.ndarray, cand: np.ndarray, seg_starts: np.ndarray, seg_ids: np.ndarray
+) -> np.ndarray:
+    """Per segment (last axis) the local index of the last maximum of ``values`` among ``cand``; -1 if none."""
+    v = np.where(cand, values, -np.inf)
+    seg_max = np.maximum.reduceat(v, seg_starts, axis=-1)
+    is_max = cand & (v == seg_max[..., seg_ids])
+    pos = np.where(is_max, np.arange(v.shape[-1]), -1)
+    return np.maximum.reduceat(pos, seg_starts, axis=-1)
+
+
+def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> dict[str, float]:
+    n_areas, n_thr, n_rec = len(AREA_RANGES), len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS)
+    n_units, n_cat = gt.n_units, len(gt.cat_ids)
+    n_gt, n_dt = len(gt.unit), len(dt.unit)
+
+    gt_count = np.bincount(gt.unit, minlength=n_units)
+    gt_start = np.concatenate(([0], np.cumsum(gt_count)[:-1]))
+    # Per-area "_ignore" of each person, and per-area "outside the range" of each detection.
+    lo = np.array([a[0] for a in AREA_RANGES])[:, None]
+    hi = np.array([a[1] for a in AREA_RANGES])[:, None]
+    gt_ig = gt.ignore[None, :] | (gt.area[None, :] < lo) | (gt.area[None, :] > hi)  # (A, G)
+    dt_out = (dt.area[None, :] < lo) | (dt.area[None, :] > hi)  # (A, D)
+
+    # All (detection, person) pairs of the same image and category, ordered by (rank, unit, person).
+    ng = gt_count[dt.unit]
+    pair_dt = np.repeat(np.arange(n_dt), ng)
+    pair_gt = np.arange(len(pair_dt)) - np.repeat(np.cumsum(ng) - ng, ng) + np.repeat(gt_start[dt.unit], ng)
+    pair_rank = dt.rank[pair_dt]
+    porder = np.argsort(pair_rank, kind="stable")  # dets are sorted by (unit, rank): keeps unit order
+    pair_dt, pair_gt, pair_rank = pair_dt[porder], pair_gt[porder], pair_rank[porder]
+    oks = _oks_pairs(gt, dt, pair_gt, pair_dt, sigmas)
+
+    thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)[None, :, None]
+    matched_gt = np.zeros((n_areas, n_thr, n_gt), dtype=bool)
+    dt_match = np.zeros((n_areas, n_thr, n_dt), dtype=bool)  # matched to a person with a non-zero id
+    dt_ig = np.zeros((n_areas, n_thr, n_dt), dtype=bool)
+    rank_bounds = np.searchsorted(pair_rank, np.arange(MAX_DETS + 1))
+    a_idx = np.arange(n_areas)[:, None, None]
+    t_idx = np.arange(n_thr)[None, :, None]
+    for r in range(MAX_DETS):
+        lo_r, hi_r = rank_bounds[r], rank_bounds[r + 1]
+        if lo_r == hi_r:
+            continue
+        g = pair_gt[lo_r:hi_r]
+        d = pair_dt[lo_r:hi_r]
+        o = oks[lo_r:hi_r]
+        new_seg = np.ones(len(d), dtype=bool)
+        new_seg[1:] = d[1:] != d[:-1]
+        seg_starts = np.flatnonzero(new_seg)
+        seg_ids = np.cumsum(new_seg) - 1
+        seg_dt = d[seg_starts]
+        avail = ~(matched_gt[:, :, g] & ~gt.crowd[g])  # (A, T, P)
+        cand = avail & (o >= thr)
+        ig = gt_ig[:, g][:, None, :]  # (A, 1, P)
+        last_reg = _segment_last_argmax(o, cand & ~ig, seg_starts, seg_ids)  # (A, T, S)
+        last_ign = _segment_last_argmax(o, cand & ig, seg_starts, seg_ids)
+        m = np.where(last_reg >= 0, last_reg, last_ign)
+        hit = m >= 0
+        mg = g[np.where(hit, m, 0)]  # (A, T, S) person index
+        aa, tt, ss = np.nonzero(hit)
+        matched_gt[aa, tt, mg[aa, tt, ss]] = True
+        dt_match[:, :, seg_dt] = hit & gt.id_nonzero[mg]
+        dt_ig[:, :, seg_dt] = hit & gt_ig[a_idx, mg]
+    dt_ig |= ~dt_match & dt_out[:, None, :]
+
+    precision = -np.ones((n_thr, n_rec, n_cat, n_areas, 1))
+    recall = -np.ones((n_thr, n_cat, n_areas, 1))
+    unit_cat = np.arange(n_units) // gt.n_img
+    has_gt_or_dt = (gt_count > 0) | (np.bincount(dt.unit, minlength=n_units) > 0)
+    gt_cat = unit_cat[gt.unit]
+    dt_cat = unit_cat[dt.unit]
+    for c in range(n_cat):
+        if not has_gt_or_dt[unit_cat == c].any():
+            continue
+        sel = np.flatnonzero(dt_cat == c)
+        # Global stable order: score, then image (units are image-ordered within a category), then rank.
+        sel = sel[np.lexsort((dt.rank[sel], dt.unit[sel], -dt.score[sel]))]
+        nd = len(sel)
+        for a in range(n_areas):
+            npig = int(np.count_nonzero(~gt_ig[a, gt_cat == c]))
+            if npig == 0:
+                continue
+            match = dt_match[a][:, sel]
+            ign = dt_ig[a][:, sel]
+            tp = np.cumsum(match & ~ign, axis=1).astype(float)
+            fp = np.cumsum(~match & ~ign, axis=1).astype(float)
+            rc = tp / npig
+            pr = tp / (fp + tp + _EPS)
+            recall[:, c, a, 0] = rc[:, -1] if nd else 0
+            if nd == 0:
+                precision[:, :, c, a, 0] = 0
+                continue
+            pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+            for t in range(n_thr):
+                inds = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
+                q = np.where(inds < nd, pr[t][np.minimum(inds, nd - 1)], 0.0)
+                precision[t, :, c, a, 0] = q
+    return _summarize(precision, recall)
+
+
+def _summarize(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
+    """The ten keypoint stats, averaged exactly as pycocotools' ``summarize`` does."""
+
+    def one(ap: bool, iou: float | None = None, area: str = "all") -> float:
+        aind = [AREA_LABELS.index(area)]
+        s = precision if ap else recall
+        if iou is not None:
+            s = s[np.where(iou == IOU_THRESHOLDS)[0]]
+        s = s[:, :, :, aind, [0]] if ap else s[:, :, aind, [0]]
+        valid = s[s > -1]
+        return -1.0 if len(valid) == 0 else float(np.mean(valid))
+
+    vals = [
+        one(True), one(True, 0.5), one(True, 0.75), one(True, area="medium"), one(True, area="large"),
+        one(False), one(False, 0.5), one(False, 0.75), one(False, area="medium"), one(False, area="large"),
+    ]  # fmt: skip
+    return dict(zip(STAT_KEYS, vals))
+
+
+def coco_keypoint_eval(
+    gt: dict[str, Any] | str | os.PathLike[str],
+    results: list[dict[str, Any]] | str | os.PathLike[str],
+    sigmas: Sequence[float] | np.ndarray | None = None,
+    use_area: bool = True,
+) -> dict[str, float]:
+    """COCO keypoint AP/AR of ``results`` against ``gt``, identical to pycocotools' ``COCOeval``.
+
+    Args:
+        gt: COCO keypoint annotations (dict, or path to the JSON file).
+        results: COCO keypoint results, a list of ``{"image_id", "category_id", "keypoints": [x, y, s]*K,
+            "score"}`` (or a path to such a JSON list).
+        sigmas: per-keypoint OKS sigmas (K of them); default COCO's 17.
+        use_area: scale OKS by the annotation ``area`` (COCO); ``False`` uses ``bbox_w * bbox_h * 0.53``
+            for the scale and the area ranges (CrowdPose / xtcocotools ``use_area=False``).
+
+    Returns:
+        ``{"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}`` as floats; -1 where
+        pycocotools reports -1 (no non-ignored person in that area range).
+
+    Raises:
+        DataError: unreadable files or malformed records (the first bad result is named with its index).
+    """
+    sig = default_sigmas() if sigmas is None else np.asarray(sigmas, dtype=np.float64).reshape(-1)
+    if sig.size == 0 or not np.all(np.isfinite(sig)) or np.any(sig <= 0):
+        raise DataError("OKS sigmas must be positive finite numbers, one per keypoint")
+    gt_obj = _load_json(gt, "ground-truth annotation")
+    res_obj = _load_json(results, "results")
+    g = _GroundTruth(gt_obj, sig, use_area)
+    if isinstance(res_obj, list) and len(res_obj) == 0:
+        warnings.warn(
+            "the result list is empty: reporting the stats of no detections (pycocotools would crash)", stacklevel=2
+        )
+    d = _Detections(res_obj, g, len(sig))
+    return _evaluate_arrays(g, d, sig)
+
+
+def format_stats(stats: dict[str, float]) -> str:
+    """The ten-line summary table in pycocotools' format."""
+    rows = [
+        ("Average Precision", "(AP)", None, "all"), ("Average Precision", "(AP)", 0.5, "all"),
+        ("Average Precision", "(AP)", 0.75, "all"), ("Average Precision", "(AP)", None, "medium"),
+        ("Average Precision", "(AP)", None, "large"), ("Average Recall", "(AR)", None, "all"),
+        ("Average Recall", "(AR)", 0.5, "all"), ("Average Recall", "(AR)", 0.75, "all"),
+        ("Average Recall", "(AR)", None, "medium"), ("Average Recall", "(AR)", None, "large"),
+    ]  # fmt: skip
+    lines = []
+    for key, (title, typ, iou, area) in zip(STAT_KEYS, rows):
+        iou_s = f"{IOU_THRESHOLDS[0]:0.2f}:{IOU_THRESHOLDS[-1]:0.2f}" if iou is None else f"{iou:0.2f}"
+        lines.append(f" {title:<18} {typ} @[ IoU={iou_s:<9} | area={area:>6s} | maxDets={MAX_DETS:>3d} ] = {stats[key]:0.3f}")
+    return "\n".join(lines)
