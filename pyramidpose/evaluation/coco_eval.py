@@ -143,10 +143,14 @@ class _GroundTruth:
     def __init__(self, gt: dict[str, Any], sigmas: np.ndarray, use_area: bool) -> None:
         k = len(sigmas)
         if not isinstance(gt, dict):
-            raise DataError("ground truth must be a COCO annotation object (a JSON dict with 'images', 'annotations', 'categories')")
+            raise DataError(
+                "ground truth must be a COCO annotation object (a JSON dict with 'images', 'annotations', 'categories')"
+            )
         for field in ("images", "annotations", "categories"):
             if not isinstance(gt.get(field), list):
-                raise DataError(f"ground truth has no '{field}' list; is this a COCO keypoint annotation file?")
+                raise DataError(
+                    f"ground truth has no '{field}' list; is this a COCO keypoint annotation file?"
+                )
         img_ids = []
         for i, img in enumerate(gt["images"]):
             if not isinstance(img, dict) or "id" not in img:
@@ -158,7 +162,9 @@ class _GroundTruth:
                 raise DataError(f"ground truth categories[{i}] has no 'id'")
             cat_ids.append(cat["id"])
         if not cat_ids:
-            raise DataError("ground truth lists no categories; a keypoint file needs e.g. {'id': 1, 'name': 'person'}")
+            raise DataError(
+                "ground truth lists no categories; a keypoint file needs e.g. {'id': 1, 'name': 'person'}"
+            )
         try:
             self.img_ids = sorted(set(img_ids))
             self.cat_ids = sorted(set(cat_ids))
@@ -244,8 +250,15 @@ class _Detections:
 
     def __init__(self, results: Any, gt: _GroundTruth, k: int) -> None:
         if not isinstance(results, list):
-            raise DataError("results must be a JSON list of objects with image_id, category_id, keypoints, score")
-        bbox_area = bool(results) and isinstance(results[0], dict) and "bbox" in results[0] and results[0]["bbox"] != []
+            raise DataError(
+                "results must be a JSON list of objects with image_id, category_id, keypoints, score"
+            )
+        bbox_area = (
+            bool(results)
+            and isinstance(results[0], dict)
+            and "bbox" in results[0]
+            and results[0]["bbox"] != []
+        )
         n = len(results)
         units = np.empty(n, dtype=np.int64)
         keep_rows = np.ones(n, dtype=bool)
@@ -268,7 +281,10 @@ class _Detections:
                 break
             if not isinstance(kp, list) or len(kp) != width:
                 got = f"{len(kp)} values" if isinstance(kp, list) else type(kp).__name__
-                structural = (i, f"has {got} in 'keypoints', expected {width} ({k} keypoints x (x, y, score))")
+                structural = (
+                    i,
+                    f"has {got} in 'keypoints', expected {width} ({k} keypoints x (x, y, score))",
+                )
                 break
             try:
                 ip = img_pos.get(img)
@@ -287,7 +303,10 @@ class _Detections:
             if bbox_area:
                 bb = r.get("bbox")
                 if not isinstance(bb, list) or len(bb) != 4 or not all(_is_number(v) for v in bb):
-                    structural = (i, "has no valid 'bbox' [x, y, w, h] (the first result has one, so all need one)")
+                    structural = (
+                        i,
+                        "has no valid 'bbox' [x, y, w, h] (the first result has one, so all need one)",
+                    )
                     break
                 boxes.append(bb)
             units[i] = cp * n_img + ip
@@ -315,7 +334,9 @@ class _Detections:
             rec = results[i]
             desc = ""
             if isinstance(rec, dict):
-                desc = " (" + ", ".join(f"{f}={rec[f]!r}" for f in ("image_id", "category_id") if f in rec) + ")"
+                desc = (
+                    " (" + ", ".join(f"{f}={rec[f]!r}" for f in ("image_id", "category_id") if f in rec) + ")"
+                )
             raise DataError(f"results[{i}]{desc} {msg}")
         assert kp_arr is not None
         if not keep_rows.all():
@@ -429,7 +450,6 @@ def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> d
     dt_ig = np.zeros((n_areas, n_thr, n_dt), dtype=bool)
     rank_bounds = np.searchsorted(pair_rank, np.arange(MAX_DETS + 1))
     a_idx = np.arange(n_areas)[:, None, None]
-    t_idx = np.arange(n_thr)[None, :, None]
     for r in range(MAX_DETS):
         lo_r, hi_r = rank_bounds[r], rank_bounds[r + 1]
         if lo_r == hi_r:
@@ -541,7 +561,8 @@ def coco_keypoint_eval(
     g = _GroundTruth(gt_obj, sig, use_area)
     if isinstance(res_obj, list) and len(res_obj) == 0:
         warnings.warn(
-            "the result list is empty: reporting the stats of no detections (pycocotools would crash)", stacklevel=2
+            "the result list is empty: reporting the stats of no detections (pycocotools would crash)",
+            stacklevel=2,
         )
     d = _Detections(res_obj, g, len(sig))
     return _evaluate_arrays(g, d, sig)
@@ -559,5 +580,7 @@ def format_stats(stats: dict[str, float]) -> str:
     lines = []
     for key, (title, typ, iou, area) in zip(STAT_KEYS, rows):
         iou_s = f"{IOU_THRESHOLDS[0]:0.2f}:{IOU_THRESHOLDS[-1]:0.2f}" if iou is None else f"{iou:0.2f}"
-        lines.append(f" {title:<18} {typ} @[ IoU={iou_s:<9} | area={area:>6s} | maxDets={MAX_DETS:>3d} ] = {stats[key]:0.3f}")
+        lines.append(
+            f" {title:<18} {typ} @[ IoU={iou_s:<9} | area={area:>6s} | maxDets={MAX_DETS:>3d} ] = {stats[key]:0.3f}"
+        )
     return "\n".join(lines)
