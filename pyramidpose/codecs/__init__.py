@@ -1,1 +1,23 @@
-"""codecs"""
+"""Heatmap codecs: keypoints <-> Gaussian target heatmaps (MSRA, UDP, DARK, DARK-UDP) and flip test."""
+
+from pyramidpose.codecs.heatmap import (
+    DECODE_METHODS,
+    decode_heatmaps,
+    encode_msra,
+    encode_udp,
+    flip_heatmaps_back,
+    gaussian_blur,
+    get_heatmap_maximum,
+    heatmap_to_image,
+    image_to_input,
+    is_udp,
+    refine_dark,
+    refine_dark_udp,
+    refine_quarter,
+)
+
+__all__ = [
+    "DECODE_METHODS", "decode_heatmaps", "encode_msra", "encode_udp", "flip_heatmaps_back", "gaussian_blur",
+    "get_heatmap_maximum", "heatmap_to_image", "image_to_input", "is_udp", "refine_dark", "refine_dark_udp",
+    "refine_quarter",
+]  # fmt: skip

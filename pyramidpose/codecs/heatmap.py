@@ -1,0 +1,337 @@
+"""Gaussian heatmap codecs: MSRA, UDP, DARK and DARK-UDP (batched numpy).
+
+Encoding turns keypoints given in **model-input (crop) pixels** into target heatmaps of
+``heatmap_size = (W, H)``; decoding turns predicted heatmaps into **heatmap-space** coordinates and
+maxima; :func:`heatmap_to_image` maps those back to image pixels through the crop centre and pixel
+scale of :mod:`pyramidpose.data.transforms`.
+
+Two geometries (see ``transforms``):
+
+* MSRA (``udp=False``): input -> heatmap divides by the stride ``input / heatmap`` (e.g. 4);
+* UDP (``udp=True``): input -> heatmap multiplies by ``(heatmap - 1) / (input - 1)`` (pixel
+  intervals, not pixel counts), which removes the half-pixel bias of flipping and resizing.
+
+Decoding methods (``DECODE_METHODS``):
+
+=============  =================================================================  ========
+name           refinement of the arg-max                                          geometry
+=============  =================================================================  ========
+``msra``       quarter-pixel shift towards the higher neighbour (HRNet)           MSRA
+``dark``       DARK: Taylor step on the log of the Gaussian-blurred heatmap       MSRA
+``udp``        quarter-pixel shift                                                UDP
+``dark_udp``   DARK-UDP: blur, clip to [1e-3, 50], log, Newton step (ViTPose)     UDP
+=============  =================================================================  ========
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+from scipy.ndimage import correlate1d
+
+from pyramidpose.data.transforms import affine_points, get_affine_matrix
+
+DECODE_METHODS: dict[str, bool] = {"msra": False, "dark": False, "udp": True, "dark_udp": True}
+
+
+def is_udp(method: str) -> bool:
+    """Whether decoding ``method`` uses the UDP geometry (and so needs UDP crops)."""
+    try:
+        return DECODE_METHODS[method]
+    except KeyError:
+        raise ValueError(f"unknown decode method '{method}'; choose from {', '.join(DECODE_METHODS)}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_batch(keypoints: np.ndarray, visible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    kp = np.asarray(keypoints, dtype=np.float64)
+    single = kp.ndim == 2
+    if single:
+        kp = kp[None]
+    vis = np.ones(kp.shape[:2]) if visible is None else np.asarray(visible, dtype=np.float64).reshape(kp.shape[:2])
+    return kp[..., :2], vis, single
+
+
+def _gaussian_targets(
+    mu: np.ndarray, vis: np.ndarray, heatmap_size: tuple[int, int], sigma: float, window_center: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Separable Gaussians centred at ``mu (N, K, 2)`` (heatmap pixels).
+
+    With ``window_center`` (integer, ``(N, K, 2)``) the Gaussian is cut to the ``6 sigma + 1`` square
+    window around it (the classic encoders); without, it covers the whole heatmap. The weight is 0 for
+    invisible keypoints and for windows entirely outside the heatmap.
+    """
+    w, h = heatmap_size
+    radius = int(np.ceil(3 * sigma)) if window_center is None else int(3 * sigma)
+    anchor = np.floor(mu + 0.5) if window_center is None else window_center
+    ul = anchor - radius
+    br = anchor + radius + 1
+    inside = (ul[..., 0] < w) & (ul[..., 1] < h) & (br[..., 0] > 0) & (br[..., 1] > 0)
+    weights = ((vis > 0) & inside).astype(np.float32)
+    xs = np.arange(w, dtype=np.float64)
+    ys = np.arange(h, dtype=np.float64)
+    gx = np.exp(-((xs - mu[..., 0:1]) ** 2) / (2 * sigma**2))  # (N, K, W)
+    gy = np.exp(-((ys - mu[..., 1:2]) ** 2) / (2 * sigma**2))  # (N, K, H)
+    if window_center is not None:
+        gx = gx * (np.abs(xs - window_center[..., 0:1]) <= radius)
+        gy = gy * (np.abs(ys - window_center[..., 1:2]) <= radius)
+    heatmaps = gy[..., :, None] * gx[..., None, :] * weights[..., None, None]
+    return heatmaps.astype(np.float32), weights
+
+
+def encode_msra(
+    keypoints: np.ndarray,
+    visible: np.ndarray | None,
+    input_size: tuple[int, int],
+    heatmap_size: tuple[int, int],
+    sigma: float = 2.0,
+    *,
+    unbiased: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MSRA Gaussian targets (HRNet/SimpleBaseline).
+
+    Args:
+        keypoints: ``(K, 2)`` or ``(N, K, 2)`` keypoints in input-crop pixels.
+        visible: ``(K,)``/``(N, K)`` visibility (> 0 = labelled), or ``None`` for all visible.
+        input_size, heatmap_size: ``(W, H)`` of the model input and of the heatmaps.
+        sigma: Gaussian standard deviation in heatmap pixels (2 for 64x48 heatmaps).
+        unbiased: ``False`` centres the Gaussian on the nearest heatmap pixel, cut to a
+            ``6 sigma + 1`` window (the original encoder); ``True`` centres it at the exact sub-pixel
+            position over the whole heatmap (DARK's unbiased encoding).
+
+    Returns:
+        ``heatmaps (K, H, W)`` / ``(N, K, H, W)`` float32 and ``weights (K,)`` / ``(N, K)``: 0 for
+        invisible keypoints and those whose Gaussian falls outside the heatmap.
+    """
+    kp, vis, single = _as_batch(keypoints, visible)
+    stride = np.asarray(input_size, np.float64) / np.asarray(heatmap_size, np.float64)
+    mu = kp / stride
+    if unbiased:
+        hm, wt = _gaussian_targets(mu, vis, heatmap_size, sigma, None)
+    else:
+        centre = np.floor(mu + 0.5)
+        hm, wt = _gaussian_targets(centre, vis, heatmap_size, sigma, centre)
+    return (hm[0], wt[0]) if single else (hm, wt)
+
+
+def encode_udp(
+    keypoints: np.ndarray,
+    visible: np.ndarray | None,
+    input_size: tuple[int, int],
+    heatmap_size: tuple[int, int],
+    sigma: float = 2.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """UDP Gaussian targets, as ViTPose trains with (``target_type='GaussianHeatmap'``, UDP encoding).
+
+    Keypoints are mapped with the UDP scale ``(heatmap - 1) / (input - 1)``; the Gaussian is centred
+    at the exact sub-pixel position and cut to the ``6 sigma + 1`` window around the nearest heatmap
+    pixel. Arguments and returns as :func:`encode_msra`.
+    """
+    kp, vis, single = _as_batch(keypoints, visible)
+    scale = (np.asarray(heatmap_size, np.float64) - 1) / (np.asarray(input_size, np.float64) - 1)
+    mu = kp * scale
+    hm, wt = _gaussian_targets(mu, vis, heatmap_size, sigma, np.floor(mu + 0.5))
+    return (hm[0], wt[0]) if single else (hm, wt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------------------------
+
+
+def get_heatmap_maximum(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Arg-max location ``(..., K, 2)`` (x, y; float) and maximum ``(..., K)`` of each heatmap."""
+    hm = np.asarray(heatmaps)
+    *lead, h, w = hm.shape
+    flat = hm.reshape(*lead, h * w)
+    idx = flat.argmax(axis=-1)
+    vals = np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
+    coords = np.stack([idx % w, idx // w], axis=-1).astype(np.float32)
+    return coords, vals.astype(np.float32)
+
+
+def _gather(hm: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``hm[..., y, x]`` for integer index arrays shaped like ``hm.shape[:-2]``."""
+    *lead, h, w = hm.shape
+    flat = hm.reshape(*lead, h * w)
+    return np.take_along_axis(flat, (y * w + x)[..., None], axis=-1)[..., 0]
+
+
+def refine_quarter(coords: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
+    """Shift arg-max coordinates by a quarter pixel towards the higher neighbour (per axis)."""
+    hm = np.asarray(heatmaps, dtype=np.float32)
+    h, w = hm.shape[-2:]
+    out = np.array(coords, dtype=np.float32, copy=True)
+    px = out[..., 0].astype(np.int64)
+    py = out[..., 1].astype(np.int64)
+    okx = (px > 0) & (px < w - 1)
+    oky = (py > 0) & (py < h - 1)
+    cx, cy = np.clip(px, 1, w - 2), np.clip(py, 1, h - 2)
+    dx = _gather(hm, cx + 1, py) - _gather(hm, cx - 1, py)
+    dy = _gather(hm, px, cy + 1) - _gather(hm, px, cy - 1)
+    out[..., 0] += np.where(okx, np.sign(dx) * 0.25, 0.0)
+    out[..., 1] += np.where(oky, np.sign(dy) * 0.25, 0.0)
+    return out
+
+
+def gaussian_blur(heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
+    """Gaussian blur of each heatmap (zero padding), rescaled to keep each heatmap's maximum.
+
+    The kernel is OpenCV's default Gaussian for ``kernel`` taps (sigma 2 for 11), as in DARK.
+    """
+    hm = np.asarray(heatmaps, dtype=np.float32)
+    k = cv2.getGaussianKernel(kernel, 0).ravel().astype(np.float32)
+    out = correlate1d(hm, k, axis=-1, mode="constant", cval=0.0)
+    out = correlate1d(out, k, axis=-2, mode="constant", cval=0.0)
+    orig_max = hm.max(axis=(-2, -1), keepdims=True)
+    new_max = out.max(axis=(-2, -1), keepdims=True)
+    ratio = np.divide(orig_max, new_max, out=np.ones_like(new_max), where=new_max > 0)
+    return out * ratio
+
+
+def refine_dark(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
+    """DARK (Zhang et al. 2020): one Newton step on the log of the blurred heatmap.
+
+    Derivatives by central differences at the integer arg-max (second derivatives with a 2-pixel
+    step); keypoints closer than 2 pixels to the border or with a singular Hessian are unchanged.
+    """
+    hm = np.log(np.maximum(gaussian_blur(heatmaps, kernel), 1e-10)).astype(np.float64)
+    h, w = hm.shape[-2:]
+    out = np.array(coords, dtype=np.float64, copy=True)
+    px = out[..., 0].astype(np.int64)
+    py = out[..., 1].astype(np.int64)
+    ok = (px > 1) & (px < w - 2) & (py > 1) & (py < h - 2)
+    x, y = np.clip(px, 2, w - 3), np.clip(py, 2, h - 3)
+
+    def f(ox: int, oy: int) -> np.ndarray:
+        return _gather(hm, x + ox, y + oy)
+
+    f0 = f(0, 0)
+    dx = 0.5 * (f(1, 0) - f(-1, 0))
+    dy = 0.5 * (f(0, 1) - f(0, -1))
+    dxx = 0.25 * (f(2, 0) - 2 * f0 + f(-2, 0))
+    dyy = 0.25 * (f(0, 2) - 2 * f0 + f(0, -2))
+    dxy = 0.25 * (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1))
+    det = dxx * dyy - dxy**2
+    ok &= det != 0
+    safe = np.where(ok, det, 1.0)
+    # offset = -H^-1 g with H^-1 = [[dyy, -dxy], [-dxy, dxx]] / det
+    ox = -(dyy * dx - dxy * dy) / safe
+    oy = -(-dxy * dx + dxx * dy) / safe
+    out[..., 0] += np.where(ok, ox, 0.0)
+    out[..., 1] += np.where(ok, oy, 0.0)
+    return out.astype(np.float32)
+
+
+def refine_dark_udp(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
+    """DARK-UDP (ViTPose's decoder): blur, clip to ``[1e-3, 50]``, log, one Newton step.
+
+    Unlike :func:`refine_dark`, derivatives use 1-pixel steps (the cross term from seven
+    neighbours) on the edge-padded log heatmap, so keypoints on the border are refined too; the
+    Hessian gets ``eps * I`` added before inversion.
+    """
+    hm = np.log(np.clip(gaussian_blur(heatmaps, kernel), 1e-3, 50.0)).astype(np.float64)
+    pad = [(0, 0)] * (hm.ndim - 2) + [(1, 1), (1, 1)]
+    hm = np.pad(hm, pad, mode="edge")
+    out = np.array(coords, dtype=np.float64, copy=True)
+    x = out[..., 0].astype(np.int64) + 1
+    y = out[..., 1].astype(np.int64) + 1
+
+    def f(ox: int, oy: int) -> np.ndarray:
+        return _gather(hm, x + ox, y + oy)
+
+    f0 = f(0, 0)
+    fx1, fx_1, fy1, fy_1 = f(1, 0), f(-1, 0), f(0, 1), f(0, -1)
+    dx = 0.5 * (fx1 - fx_1)
+    dy = 0.5 * (fy1 - fy_1)
+    dxx = fx1 - 2 * f0 + fx_1
+    dyy = fy1 - 2 * f0 + fy_1
+    dxy = 0.5 * (f(1, 1) - fx1 - fy1 + 2 * f0 - fx_1 - fy_1 + f(-1, -1))
+    eps = float(np.finfo(np.float32).eps)
+    a, d = dxx + eps, dyy + eps
+    det = a * d - dxy**2
+    det = np.where(det == 0, eps, det)
+    out[..., 0] -= (d * dx - dxy * dy) / det
+    out[..., 1] -= (-dxy * dx + a * dy) / det
+    return out.astype(np.float32)
+
+
+def decode_heatmaps(
+    heatmaps: np.ndarray, method: str = "dark_udp", kernel: int = 11
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps ``(..., K, H, W)`` -> ``(coords (..., K, 2)`` in heatmap pixels, ``maxvals (..., K))``.
+
+    ``method`` is one of :data:`DECODE_METHODS`; ``kernel`` is the DARK blur size (11 for 64x48
+    heatmaps). Map the coordinates to the image with :func:`heatmap_to_image` using
+    ``udp=is_udp(method)``.
+    """
+    hm = np.asarray(heatmaps, dtype=np.float32)
+    udp = is_udp(method)
+    coords, maxvals = get_heatmap_maximum(hm)
+    if method in ("msra", "udp"):
+        coords = refine_quarter(coords, hm)
+    elif method == "dark":
+        coords = refine_dark(coords, hm, kernel)
+    else:
+        assert udp
+        coords = refine_dark_udp(coords, hm, kernel)
+    return coords, maxvals
+
+
+def heatmap_to_image(
+    coords: np.ndarray,
+    centers: np.ndarray,
+    scales: np.ndarray,
+    heatmap_size: tuple[int, int],
+    *,
+    udp: bool,
+) -> np.ndarray:
+    """Heatmap coordinates ``(N, K, 2)`` -> image pixels through crop ``centers``/pixel ``scales (N, 2)``.
+
+    MSRA: ``x * s / W_hm + c - s / 2``; UDP: ``x * s / (W_hm - 1) + c - s / 2`` (crops without rotation).
+    """
+    c = np.asarray(coords, dtype=np.float64)
+    ctr = np.asarray(centers, dtype=np.float64)[..., None, :]
+    sc = np.asarray(scales, dtype=np.float64)[..., None, :]
+    size = np.asarray(heatmap_size, dtype=np.float64)
+    denom = size - 1.0 if udp else size
+    return c * sc / denom + ctr - sc * 0.5
+
+
+def image_to_input(
+    keypoints: np.ndarray, center: Sequence[float], scale: Sequence[float], input_size: tuple[int, int],
+    rot: float = 0.0, *, udp: bool
+) -> np.ndarray:
+    """Image pixels ``(..., 2)`` -> model-input (crop) pixels, with the crop's affine matrix."""
+    return affine_points(keypoints, get_affine_matrix(center, scale, input_size, rot, udp=udp))
+
+
+# ---------------------------------------------------------------------------------------------
+# Flip test
+# ---------------------------------------------------------------------------------------------
+
+
+def flip_heatmaps_back(heatmaps: Any, flip_index: np.ndarray | Sequence[int], *, shift: bool = False) -> Any:
+    """Un-flip heatmaps predicted on horizontally flipped crops (numpy array or torch tensor).
+
+    Mirrors the width axis and swaps left/right channels with ``flip_index``. ``shift=True`` moves
+    the result one pixel right, MMPose's correction for the MSRA geometry (where flipping the crop is
+    not exactly flipping about the box centre); UDP needs no shift.
+    """
+    perm = np.asarray(flip_index, dtype=np.int64)
+    if isinstance(heatmaps, np.ndarray):
+        out = heatmaps[..., perm, :, ::-1].copy()
+    else:  # torch tensor
+        import torch
+
+        out = heatmaps.flip(-1)[..., torch.as_tensor(perm, device=heatmaps.device), :, :]
+    if shift:
+        out[..., 1:] = out[..., :-1].clone() if not isinstance(out, np.ndarray) else out[..., :-1].copy()
+    return out

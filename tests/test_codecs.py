@@ -1,0 +1,138 @@
+"""Heatmap codecs: encode -> decode round trips, target weights, image mapping, flip test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pyramidpose.codecs import (
+    decode_heatmaps,
+    encode_msra,
+    encode_udp,
+    flip_heatmaps_back,
+    gaussian_blur,
+    get_heatmap_maximum,
+    heatmap_to_image,
+    image_to_input,
+    is_udp,
+)
+from pyramidpose.data.transforms import box_to_center_scale
+from pyramidpose.skeletons import COCO
+
+INPUT = (192, 256)  # (W, H)
+HEATMAP = (48, 64)
+
+
+def _random_keypoints(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # keep 3 sigma of the Gaussian (24 input px) inside so the encoders do not truncate at the border
+    return rng.uniform([24.0, 24.0], [INPUT[0] - 25.0, INPUT[1] - 25.0], size=(n, 17, 2))
+
+
+def test_udp_round_trip_within_005_px() -> None:
+    kp = _random_keypoints(64, 0)
+    hm, w = encode_udp(kp, None, INPUT, HEATMAP, sigma=2.0)
+    assert hm.shape == (64, 17, 64, 48) and (w == 1).all()
+    coords, maxvals = decode_heatmaps(hm, "dark_udp")
+    to_hm = (np.array(HEATMAP) - 1) / (np.array(INPUT) - 1)
+    err_input_px = np.abs(coords / to_hm - kp)
+    assert err_input_px.max() < 0.05, err_input_px.max()
+    assert (maxvals > 0.8).all()
+
+
+def test_dark_round_trip_within_005_px() -> None:
+    kp = _random_keypoints(64, 1)
+    hm, _ = encode_msra(kp, None, INPUT, HEATMAP, sigma=2.0, unbiased=True)
+    coords, _ = decode_heatmaps(hm, "dark")
+    err_input_px = np.abs(coords * 4.0 - kp)
+    assert err_input_px.max() < 0.05, err_input_px.max()
+
+
+def test_msra_round_trip_within_quarter_pixel() -> None:
+    kp = _random_keypoints(64, 2)
+    hm, _ = encode_msra(kp, None, INPUT, HEATMAP, sigma=2.0)
+    coords, _ = decode_heatmaps(hm, "msra")
+    # the biased encoder centres the Gaussian on the nearest heatmap pixel: the quarter shift
+    # then lands within 0.25 of that pixel, i.e. within 0.5 + 0.25 heatmap px of the truth
+    assert np.abs(coords - kp / 4.0).max() <= 0.75
+    # and plain arg-max + quarter shift on an exactly centred heatmap moves toward the true side
+    hm_u, _ = encode_msra(kp, None, INPUT, HEATMAP, unbiased=True)
+    c_u, _ = decode_heatmaps(hm_u, "msra")
+    c_max, _ = get_heatmap_maximum(hm_u)
+    assert np.abs(c_u - kp / 4.0).mean() < np.abs(c_max - kp / 4.0).mean()
+
+
+def test_target_weights_invisible_and_outside() -> None:
+    kp = np.array([[50.0, 60.0], [50.0, 60.0], [-100.0, 60.0], [50.0, 400.0], [-5.0, 60.0]])
+    vis = np.array([2, 0, 2, 2, 2])
+    for hm, w in (encode_udp(kp, vis, INPUT, HEATMAP), encode_msra(kp, vis, INPUT, HEATMAP)):
+        np.testing.assert_array_equal(w, [1, 0, 0, 0, 1])  # -5 px: Gaussian still reaches the heatmap
+        assert hm[0].max() > 0.9 and hm[1].max() == 0 and hm[2].max() == 0
+    hm, _ = encode_udp(kp[:1], None, INPUT, HEATMAP)
+    assert (hm[0] > 0).sum() <= 13 * 13  # cut to the 6 sigma + 1 window
+
+
+@pytest.mark.parametrize("method", ["dark_udp", "dark"])
+def test_image_round_trip_through_crop(method: str) -> None:
+    udp = is_udp(method)
+    rng = np.random.default_rng(3)
+    boxes = np.array([[100.0, 50.0, 80.0, 200.0], [10.0, 300.0, 150.0, 90.0]])
+    centers, scales = box_to_center_scale(boxes, INPUT[0] / INPUT[1])
+    kp_img = boxes[:, None, :2] + rng.uniform(0.2, 0.8, (2, 17, 2)) * boxes[:, None, 2:]
+    kp_in = np.stack([image_to_input(kp_img[i], centers[i], scales[i], INPUT, udp=udp) for i in range(2)])
+    if udp:
+        hm, _ = encode_udp(kp_in, None, INPUT, HEATMAP)
+    else:
+        hm, _ = encode_msra(kp_in, None, INPUT, HEATMAP, unbiased=True)
+    coords, _ = decode_heatmaps(hm, method)
+    back = heatmap_to_image(coords, centers, scales, HEATMAP, udp=udp)
+    px_per_input_px = scales[:, None, :1] / INPUT[0]
+    assert (np.abs(back - kp_img) / px_per_input_px).max() < 0.05
+
+
+def test_gaussian_blur_keeps_maximum_and_peak() -> None:
+    hm, _ = encode_udp(_random_keypoints(2, 4), None, INPUT, HEATMAP)
+    b = gaussian_blur(hm, 11)
+    np.testing.assert_allclose(b.max(axis=(-2, -1)), hm.max(axis=(-2, -1)), rtol=1e-5)
+    np.testing.assert_array_equal(get_heatmap_maximum(b)[0], get_heatmap_maximum(hm)[0])
+    assert not np.allclose(b, hm)
+
+
+def test_flip_back_numpy_matches_torch_and_shift() -> None:
+    hm = np.random.default_rng(5).random((2, 17, 8, 6)).astype(np.float32)
+    perm = COCO.flip_index()
+    a = flip_heatmaps_back(hm, perm)
+    np.testing.assert_array_equal(a[:, 1], hm[:, 2, :, ::-1])
+    t = flip_heatmaps_back(torch.from_numpy(hm), perm)
+    np.testing.assert_array_equal(t.numpy(), a)
+    s = flip_heatmaps_back(hm, perm, shift=True)
+    np.testing.assert_array_equal(s[..., 1:], a[..., :-1])
+    ts = flip_heatmaps_back(torch.from_numpy(hm), perm, shift=True)
+    np.testing.assert_array_equal(ts.numpy(), s)
+
+
+def test_flip_test_exact_on_symmetric_input_udp() -> None:
+    """Symmetric keypoints: un-flipped heatmaps of the mirrored crop equal the originals (UDP)."""
+    rng = np.random.default_rng(6)
+    kp = np.zeros((17, 2))
+    kp[:, 1] = rng.uniform(30, 220, 17)
+    for left, right in COCO.flip_pairs:
+        kp[left, 0] = rng.uniform(30, 90)
+        kp[right, 0] = INPUT[0] - 1 - kp[left, 0]
+        kp[right, 1] = kp[left, 1]
+    kp[0, 0] = (INPUT[0] - 1) / 2  # nose on the midline
+    hm, _ = encode_udp(kp, None, INPUT, HEATMAP)
+    # a flip-equivariant model sees the same symmetric crop mirrored: its output is `hm` mirrored
+    # and channel-swapped; un-flipping must give back exactly `hm`
+    predicted_on_flipped = hm[COCO.flip_index()][..., ::-1]
+    back = flip_heatmaps_back(predicted_on_flipped, COCO.flip_index())
+    np.testing.assert_allclose(back, hm, atol=1e-6)
+    avg = 0.5 * (hm + back)
+    c_avg, _ = decode_heatmaps(avg, "dark_udp")
+    c, _ = decode_heatmaps(hm, "dark_udp")
+    np.testing.assert_allclose(c_avg, c, atol=1e-5)
+    # and the decoded left/right pairs are mirror images about the heatmap centre
+    for left, right in COCO.flip_pairs:
+        assert c[left, 0] + c[right, 0] == pytest.approx(HEATMAP[0] - 1, abs=1e-4)
+        assert c[left, 1] == pytest.approx(c[right, 1], abs=1e-4)
