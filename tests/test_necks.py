@@ -171,3 +171,46 @@ def test_neck_config_round_trips_through_model_config_dict():
     assert cfg.neck == model.config.neck and cfg.neck["type"] == "fusion"
     clone = create_model("vitpose-tiny", **{k: v for k, v in cfg.to_dict().items() if k in ("neck",)}, **SMALL)
     assert set(clone.state_dict()) == set(model.state_dict())
+
+
+@pytest.mark.parametrize("variant", ["sfp", "fpn", "fusion"])
+def test_official_backbone_weights_load_bit_identical_and_leave_neck_and_head_fresh(tmp_path, variant):
+    from pyramidpose.models.checkpoints import load_backbone_weights
+
+    # An official mmpose-format ViTPose checkpoint: backbone.* + keypoint_head.* under "state_dict".
+    torch.manual_seed(123)
+    source = create_model("vitpose-tiny", **SMALL)
+    official = {
+        ("keypoint_head." + k[len("head.") :] if k.startswith("head.") else k): v.clone()
+        for k, v in source.state_dict().items()
+    }
+    official["backbone.cls_token"] = torch.zeros(1, 1, SMALL["embed_dim"])
+    path = tmp_path / "vitpose_official.pth"
+    torch.save({"meta": {"epoch": 210}, "state_dict": official}, path)
+
+    model = _small_model(VARIANTS[variant])
+    fresh = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    report = load_backbone_weights(model, path, strict=True)
+    assert report["missing"] == []
+    for k, v in source.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[k], v), k
+    for k, v in fresh.items():  # neck and head keep their fresh initialisation
+        assert torch.equal(model.state_dict()[k], v), k
+    x = torch.randn(1, 3, 256, 192)
+    with torch.no_grad():
+        assert torch.equal(model.eval().backbone(x), source.eval().backbone(x))
+    loss = model.train()(x).square().mean()
+    loss.backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if n.startswith("neck."))
+
+
+def test_neck_model_saves_and_loads_with_its_config(tmp_path):
+    from pyramidpose.models.checkpoints import load_model, save_model
+
+    model = _small_model(VARIANTS["fpn_concat_aux"]).eval()
+    path = save_model(model, tmp_path / "fpn")
+    loaded = load_model(path)
+    assert loaded.config.neck == model.config.neck
+    x = torch.randn(1, 3, 256, 192)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
