@@ -383,7 +383,7 @@ class CocoDetections:
         self.by_image: dict[object, list[tuple[list[float], float]]] = {}
         for i, r in enumerate(rows):
             try:
-                if int(r.get("category_id", 1)) != 1:
+                if int(r.get("category_id", 1)) != 1 or r.get("iscrowd", 0):
                     continue
                 box = [float(v) for v in r["bbox"]]
                 score = float(r.get("score", 1.0))

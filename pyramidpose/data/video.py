@@ -1,0 +1,217 @@
+"""Video decoding and encoding with PyAV, robust to bad files.
+
+:func:`iter_frames` yields RGB frames and keeps going when a packet fails to decode (the frame is
+skipped and counted in a :class:`DecodeReport`); a file that cannot be opened, has no video stream
+or no decodable frame raises :class:`~pyramidpose.errors.DataError` with the reason.
+:class:`VideoWriter` encodes H.264 MP4 (yuv420p) into a temporary file that is renamed into place
+only when the video is complete, so a crash never leaves a half-written MP4.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from pyramidpose.errors import DataError
+from pyramidpose.utils.io import atomic_path
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+
+
+def is_video_path(path: str | os.PathLike[str]) -> bool:
+    """True when the file name has a common video extension."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+@dataclass
+class VideoInfo:
+    """What the container says about its first video stream."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+    num_frames: int  # as declared by the container (0 when unknown)
+    codec: str
+    duration_s: float | None
+
+
+@dataclass
+class DecodeReport:
+    """Counts and messages for one decode: frames yielded, frames/packets skipped, problems."""
+
+    path: Path
+    decoded: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        s = f"{self.path.name}: {self.decoded} frames decoded"
+        if self.skipped:
+            s += f", {self.skipped} skipped"
+        if self.problems:
+            s += f" ({'; '.join(self.problems[:3])}{'...' if len(self.problems) > 3 else ''})"
+        return s
+
+
+def _open(path: Path):
+    import av
+
+    if not path.exists():
+        raise DataError(f"video not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"video {path} is empty (0 bytes); skip it or re-export it")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise DataError(f"cannot open video {path}: {exc}") from None
+    if not container.streams.video:
+        container.close()
+        raise DataError(f"{path} has no video stream")
+    return container
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Read the stream header of ``path`` (no decoding)."""
+    path = Path(path)
+    container = _open(path)
+    try:
+        s = container.streams.video[0]
+        rate = s.average_rate or s.guessed_rate or 0
+        dur = float(s.duration * s.time_base) if s.duration and s.time_base else None
+        if dur is None and container.duration:
+            dur = container.duration / 1_000_000
+        return VideoInfo(
+            path, int(s.codec_context.width), int(s.codec_context.height), float(rate or 0.0),
+            int(s.frames or 0), s.codec_context.name, dur,
+        )  # fmt: skip
+    finally:
+        container.close()
+
+
+def iter_frames(
+    path: str | os.PathLike[str],
+    report: DecodeReport | None = None,
+    stride: int = 1,
+    max_frames: int | None = None,
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(frame_index, time_s, rgb uint8 HxWx3)`` for every ``stride``-th decodable frame.
+
+    Packets that fail to decode are skipped and counted in ``report``; a truncated file yields
+    what could be decoded. Raises :class:`DataError` if the file cannot be opened or yields no
+    frame at all.
+    """
+    import av
+
+    path = Path(path)
+    report = report if report is not None else DecodeReport(path)
+    container = _open(path)
+    index = 0
+    yielded = 0
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0) or 25.0
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.error.FFmpegError, OSError, ValueError) as exc:
+                report.problems.append(f"demux stopped at frame {index}: {exc}")
+                break
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, ValueError) as exc:
+                report.skipped += 1
+                report.problems.append(f"undecodable packet after frame {index}: {type(exc).__name__}")
+                continue
+            for frame in frames:
+                t = float(frame.time) if frame.time is not None else index / fps
+                if index % stride == 0:
+                    try:
+                        rgb = frame.to_ndarray(format="rgb24")
+                    except (av.error.FFmpegError, ValueError) as exc:
+                        report.skipped += 1
+                        report.problems.append(f"frame {index} could not be converted: {exc}")
+                        index += 1
+                        continue
+                    report.decoded += 1
+                    yielded += 1
+                    yield index, t, rgb
+                    if max_frames is not None and yielded >= max_frames:
+                        return
+                index += 1
+    finally:
+        container.close()
+    if yielded == 0:
+        raise DataError(
+            f"no frame of {path} could be decoded"
+            + (f" ({'; '.join(report.problems[:2])})" if report.problems else "")
+            + "; the file is truncated or not a video"
+        )
+
+
+class VideoWriter:
+    """H.264 MP4 writer (yuv420p, even dimensions) with atomic finalisation.
+
+    Use as a context manager; frames are RGB uint8 HxWx3 of one fixed size. The file appears at
+    ``path`` only when the writer closes without an exception.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], fps: float, width: int, height: int, crf: int = 23
+    ) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.width, self.height = int(width) // 2 * 2, int(height) // 2 * 2
+        if self.width < 2 or self.height < 2:
+            raise DataError(f"cannot write a {width}x{height} video to {path}")
+        self.crf = crf
+        self.frames_written = 0
+        self._ctx = None
+        self._container = None
+        self._stream = None
+
+    def __enter__(self) -> VideoWriter:
+        import av
+
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        self._container = av.open(str(tmp), mode="w", format="mp4")
+        rate = Fraction(self.fps).limit_denominator(1001) if self.fps > 0 else Fraction(25)
+        codec = "libx264" if "libx264" in av.codecs_available else "h264"
+        self._stream = self._container.add_stream(codec, rate=rate)
+        self._stream.width, self._stream.height = self.width, self.height
+        self._stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        return self
+
+    def write(self, rgb: np.ndarray) -> None:
+        import av
+
+        frame_arr = np.ascontiguousarray(np.asarray(rgb, np.uint8)[: self.height, : self.width])
+        if frame_arr.shape[:2] != (self.height, self.width):
+            raise DataError(
+                f"frame of size {rgb.shape[1]}x{rgb.shape[0]} does not fit the {self.width}x{self.height} video"
+            )
+        frame = av.VideoFrame.from_ndarray(frame_arr, format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+            self._container.close()
+        finally:
+            self._ctx.__exit__(exc_type, exc, tb)

@@ -1,0 +1,416 @@
+"""The end-to-end pipeline: images / folders / globs / videos -> people -> poses -> tracks -> files.
+
+For a set of images it writes one COCO keypoint-results JSON (``results.json``) and, with
+``draw=True``, an overlay PNG per image. For each video ``<name>.mp4`` it writes, in the output
+directory, ``<name>.jsonl`` (one JSON record per decoded frame: ``frame``, ``time``,
+``instances`` with ``track_id``, ``bbox``, ``keypoints``, ``keypoint_scores``, ``score``) and an
+annotated ``<name>.mp4`` (skeletons and track ids). Unreadable images, broken videos and frames
+that fail to decode are skipped and listed in the run report; the run goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pyramidpose.data.video import DecodeReport, VideoWriter, is_video_path, iter_frames, probe_video
+from pyramidpose.errors import DataError, PyramidPoseError
+from pyramidpose.inference.results import PoseResult
+from pyramidpose.inference.smoothing import OneEuroConfig, TrackSmoother
+from pyramidpose.inference.tracking import PoseTracker
+from pyramidpose.utils.io import atomic_path, write_bytes_atomic, write_json_atomic
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+
+@dataclass
+class PipelineConfig:
+    """Options of a pipeline run (the ``pyramidpose predict`` flags map onto these)."""
+
+    out_dir: Path = Path("predict_out")
+    weights: str | None = None  # None -> embedded BlazePose default
+    boxes: str | None = None  # COCO detection-results (or GT annotation) file; None -> detector
+    detector: str = "blazepose"
+    image_preset: str = "accurate"  # BlazePose preset for still images
+    video_preset: str = "fast"  # BlazePose preset for video frames
+    min_box_score: float = 0.0
+    track: bool = True
+    smooth: bool = True
+    one_euro: OneEuroConfig = field(default_factory=OneEuroConfig)
+    draw: bool = False  # overlay PNGs for images (videos always get an annotated MP4)
+    draw_threshold: float = 0.3  # keypoints below this score are not drawn
+    video_stride: int = 1
+    max_frames: int | None = None
+    detect_every: int = 1  # video: run the detector every N frames, track boxes in between
+    progress: bool = True
+    device: str | None = None
+    num_threads: int = 2
+
+
+@dataclass
+class VideoOutput:
+    source: Path
+    jsonl: Path
+    mp4: Path
+    frames: int
+    report: DecodeReport
+
+
+@dataclass
+class RunReport:
+    """What a run wrote and what it skipped (and why)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    images: int = 0
+    people: int = 0
+    videos: list[VideoOutput] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"wrote {p}" for p in self.written]
+        out += [f"skipped {item}: {why}" for item, why in self.skipped]
+        return out
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def collect_inputs(specs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+    """Expand files, folders (non-recursive) and glob patterns into (images, videos, problems)."""
+    images: list[Path] = []
+    videos: list[Path] = []
+    problems: list[tuple[str, str]] = []
+
+    def add(p: Path) -> None:
+        ext = p.suffix.lower()
+        if is_video_path(p):
+            videos.append(p)
+        elif ext in IMAGE_EXTENSIONS:
+            images.append(p)
+        else:
+            problems.append((str(p), f"unknown file type '{ext or '(none)'}' (not an image or video)"))
+
+    for spec in specs:
+        s = str(spec)
+        p = Path(s)
+        if p.is_dir():
+            children = sorted(c for c in p.iterdir() if c.is_file() and not c.name.startswith("."))
+            usable = [c for c in children if c.suffix.lower() in IMAGE_EXTENSIONS or is_video_path(c)]
+            if not usable:
+                problems.append((s, "folder has no images or videos"))
+            for c in usable:
+                add(c)
+        elif p.is_file():
+            add(p)
+        elif any(ch in s for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(s, recursive=True) if Path(m).is_file())
+            if not matches:
+                problems.append((s, "glob matched no files"))
+            for m in matches:
+                add(m)
+        else:
+            problems.append((s, "not found"))
+    # de-duplicate, keep order
+    images = list(dict.fromkeys(images))
+    videos = list(dict.fromkeys(videos))
+    return images, videos, problems
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """RGB uint8 HxWx3 of an image file (EXIF-rotated); DataError when it cannot be read."""
+    try:
+        from pyramidpose.data.images import read_image as _read
+
+        return _read(path)
+    except ImportError:
+        pass
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise DataError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from None
+
+
+def image_id_for(path: Path) -> int | str:
+    """COCO image id of a file: the number for COCO-style names (000000000139.jpg), else the stem."""
+    return int(path.stem) if path.stem.isdigit() else path.stem
+
+
+# -- drawing ----------------------------------------------------------------------------------------
+
+
+def draw_poses(
+    image: np.ndarray,
+    result: PoseResult,
+    track_ids: np.ndarray | None = None,
+    threshold: float = 0.3,
+) -> np.ndarray:
+    """A copy of ``image`` with skeletons, boxes and (optional) track ids drawn."""
+    try:
+        from pyramidpose.viz.draw import draw_poses as _draw  # the shared skeleton renderer
+
+        canvas = _draw(image, result, threshold=threshold)
+    except (ImportError, TypeError):
+        canvas = _draw_skeletons(image, result, threshold)
+    if track_ids is not None and len(track_ids):
+        import cv2
+
+        canvas = np.ascontiguousarray(canvas)
+        for box, tid in zip(result.bboxes, track_ids):
+            x, y = int(box[0]), max(int(box[1]) - 4, 12)
+            colour = _id_colour(int(tid))
+            cv2.rectangle(canvas, (int(box[0]), int(box[1])), (int(box[0] + box[2]), int(box[1] + box[3])), colour, 1)
+            cv2.putText(canvas, f"id {int(tid)}", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+    return canvas
+
+
+def _id_colour(tid: int) -> tuple[int, int, int]:
+    rng = np.random.default_rng(tid * 7919 + 17)
+    return tuple(int(v) for v in rng.integers(60, 255, 3))
+
+
+def _draw_skeletons(image: np.ndarray, result: PoseResult, threshold: float) -> np.ndarray:
+    import cv2
+
+    from pyramidpose.skeletons import get_keypoint_set
+
+    kset = get_keypoint_set(result.keypoint_set)
+    canvas = np.ascontiguousarray(np.array(image, np.uint8, copy=True))
+    thick = max(1, round(max(image.shape[:2]) / 400))
+    for kp, ks in zip(result.keypoints, result.keypoint_scores):
+        for (a, b), col in zip(kset.limbs, kset.limb_colors):
+            if ks[a] >= threshold and ks[b] >= threshold:
+                cv2.line(canvas, tuple(int(v) for v in kp[a]), tuple(int(v) for v in kp[b]), col, thick + 1, cv2.LINE_AA)
+        for j, col in enumerate(kset.keypoint_colors):
+            if ks[j] >= threshold:
+                cv2.circle(canvas, tuple(int(v) for v in kp[j]), thick + 2, col, -1, cv2.LINE_AA)
+    return canvas
+
+
+# -- the pipeline -----------------------------------------------------------------------------------
+
+
+def _progress(iterable, total: int | None, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="it", file=sys.stderr, leave=False)
+
+
+class Pipeline:
+    """Detection -> pose -> (tracking, smoothing) -> outputs.
+
+    Args:
+        config: run options.
+        backend: a pose backend; default from ``config.weights`` (see :func:`load_backend`).
+        detector: any callable image -> (boxes xywh, scores); default the embedded detector.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        backend=None,
+        detector: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+        video_backend=None,
+    ) -> None:
+        from pyramidpose.inference.backends import load_backend
+
+        self.config = config or PipelineConfig()
+        c = self.config
+        self.backend = backend or load_backend(c.weights, c.device, c.image_preset, c.num_threads)
+        if video_backend is not None:
+            self.video_backend = video_backend
+        elif backend is None and (c.weights is None) and c.video_preset != c.image_preset:
+            self.video_backend = load_backend(None, c.device, c.video_preset, c.num_threads)
+        else:
+            self.video_backend = self.backend
+        self.boxes_file = None
+        if c.boxes:
+            from pyramidpose.inference.detectors import CocoDetections
+
+            self.boxes_file = CocoDetections(c.boxes)
+        self._detector = detector
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            from pyramidpose.inference.detectors import make_detector
+
+            self._detector = make_detector(self.config.detector)
+        return self._detector
+
+    def _boxes(self, image: np.ndarray, key: object | None) -> tuple[np.ndarray, np.ndarray]:
+        if self.boxes_file is not None and key is not None:
+            boxes, scores = self.boxes_file.get(key)
+        else:
+            from pyramidpose.inference.detectors import as_detector
+
+            boxes, scores = as_detector(self.detector)(image)
+        keep = scores >= self.config.min_box_score
+        return boxes[keep], scores[keep]
+
+    def predict_image(self, image: np.ndarray, key: object | None = None, backend=None) -> PoseResult:
+        """Poses of the people in one RGB image (an empty result when there is nobody)."""
+        boxes, scores = self._boxes(image, key)
+        backend = backend or self.backend
+        if len(boxes) == 0:
+            return PoseResult.empty(17 if backend.keypoint_set == "coco" else 0, backend.keypoint_set)
+        return backend.predict(image, boxes, scores)
+
+    # images ------------------------------------------------------------------------------------
+    def run_images(self, paths: list[Path], report: RunReport, results_name: str = "results.json") -> Path | None:
+        """COCO results JSON for ``paths`` (+ overlays with ``draw``); bad images are skipped."""
+        if not paths:
+            return None
+        out_dir = Path(self.config.out_dir)
+        coco: list[dict] = []
+        for path in _progress(paths, len(paths), "images", self.config.progress):
+            try:
+                image = read_image(path)
+                result = self.predict_image(image, image_id_for(path))
+            except PyramidPoseError as exc:
+                report.skipped.append((str(path), str(exc)))
+                continue
+            report.images += 1
+            report.people += len(result)
+            coco.extend(result.to_coco(image_id_for(path)))
+            if self.config.draw:
+                overlay = draw_poses(image, result, threshold=self.config.draw_threshold)
+                target = out_dir / f"{path.stem}_pose.png"
+                _save_png(target, overlay)
+                report.written.append(target)
+        target = out_dir / results_name
+        write_json_atomic(target, coco)
+        report.written.insert(0, target)
+        return target
+
+    # videos ------------------------------------------------------------------------------------
+    def run_video(self, path: Path, report: RunReport) -> VideoOutput | None:
+        """``<name>.jsonl`` + annotated ``<name>.mp4`` for one video; None (and a report line) when
+        the video cannot be used at all."""
+        c = self.config
+        out_dir = Path(c.out_dir)
+        try:
+            info = probe_video(path)
+        except PyramidPoseError as exc:
+            report.skipped.append((str(path), str(exc)))
+            return None
+        decode = DecodeReport(path)
+        tracker = PoseTracker() if c.track else None
+        smoother = TrackSmoother(c.one_euro) if (c.smooth and c.track) else None
+        jsonl_path = out_dir / f"{path.stem}.jsonl"
+        mp4_path = out_dir / f"{path.stem}.mp4"
+        fps = (info.fps or 25.0) / max(1, c.video_stride)
+        total = info.num_frames // max(1, c.video_stride) if info.num_frames else None
+        if c.max_frames is not None and total is not None:
+            total = min(total, c.max_frames)
+        frames = 0
+        prev_boxes = np.zeros((0, 4))
+        prev_scores = np.zeros(0)
+        try:
+            with atomic_path(jsonl_path) as tmp_jsonl, open(tmp_jsonl, "w") as fj, VideoWriter(
+                mp4_path, fps, info.width, info.height
+            ) as writer:
+                for n, (index, t, rgb) in enumerate(_progress(
+                    iter_frames(path, decode, stride=c.video_stride, max_frames=c.max_frames),
+                    total, path.name, c.progress,
+                )):  # fmt: skip
+                    if n % max(1, c.detect_every) == 0 or len(prev_boxes) == 0:
+                        boxes, scores = self._boxes(rgb, None)
+                    else:
+                        boxes, scores = prev_boxes, prev_scores
+                    if len(boxes):
+                        result = self.video_backend.predict(rgb, boxes, scores)
+                    else:
+                        result = PoseResult.empty(17, "coco")
+                    ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
+                    if smoother is not None and len(result):
+                        result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
+                    if ids is not None:
+                        result.track_ids = ids
+                    prev_boxes, prev_scores = _boxes_from_result(result, rgb.shape), result.box_scores
+                    fj.write(json.dumps(frame_record(index, t, result, ids)) + "\n")
+                    writer.write(draw_poses(rgb, result, ids, c.draw_threshold))
+                    frames += 1
+                    report.people += len(result)
+        except PyramidPoseError as exc:
+            report.skipped.append((str(path), str(exc)))
+            return None
+        if decode.skipped or decode.problems:
+            report.skipped.append((str(path), decode.summary()))
+        out = VideoOutput(path, jsonl_path, mp4_path, frames, decode)
+        report.videos.append(out)
+        report.written += [jsonl_path, mp4_path]
+        return out
+
+    def run(self, inputs: Iterable[str | os.PathLike[str]]) -> RunReport:
+        """Process every input; returns what was written and what was skipped."""
+        images, videos, problems = collect_inputs(inputs)
+        report = RunReport(skipped=list(problems))
+        if not images and not videos:
+            raise DataError(
+                "no usable input: " + "; ".join(f"{s} ({why})" for s, why in problems)
+                if problems else "no inputs given"
+            )
+        self.run_images(images, report)
+        for v in videos:
+            self.run_video(v, report)
+        return report
+
+
+def _boxes_from_result(result: PoseResult, shape: tuple[int, ...]) -> np.ndarray:
+    """Boxes around confident keypoints (expanded 20 %), for frames that skip detection."""
+    out = []
+    h, w = shape[:2]
+    for kp, ks, box in zip(result.keypoints, result.keypoint_scores, result.bboxes):
+        good = kp[ks >= 0.3]
+        if len(good) < 3:
+            out.append(box)
+            continue
+        x1, y1 = good.min(0)
+        x2, y2 = good.max(0)
+        bw, bh = (x2 - x1) * 1.2 + 4, (y2 - y1) * 1.2 + 4
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        x1, y1 = max(0.0, cx - bw / 2), max(0.0, cy - bh / 2 - 0.05 * bh)
+        out.append([x1, y1, min(w - x1, bw), min(h - y1, bh * 1.05)])
+    return np.asarray(out, np.float64).reshape(-1, 4)
+
+
+def frame_record(index: int, time_s: float, result: PoseResult, ids: np.ndarray | None) -> dict:
+    """The JSON-lines record of one video frame."""
+    instances = []
+    for i in range(len(result)):
+        instances.append(
+            {
+                "track_id": int(ids[i]) if ids is not None else None,
+                "bbox": [round(float(v), 2) for v in result.bboxes[i]],
+                "keypoints": [[round(float(x), 2), round(float(y), 2)] for x, y in result.keypoints[i]],
+                "keypoint_scores": [round(float(s), 4) for s in result.keypoint_scores[i]],
+                "score": round(float(result.scores[i]), 4),
+            }
+        )
+    return {"frame": int(index), "time": round(float(time_s), 4), "instances": instances}
+
+
+def _save_png(path: Path, rgb: np.ndarray) -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(rgb, np.uint8)).save(buf, format="PNG")
+    write_bytes_atomic(path, buf.getvalue())
