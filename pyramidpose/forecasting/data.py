@@ -105,8 +105,12 @@ def build_splits(
     val: list[MotionSequence] = []
     for subject, name, p in load_subject_sequences(cfg.root, cfg.train_subjects, progress):
         for ph in range(max(1, cfg.phases)):
-            seq = MotionSequence(prepare(p, cfg.fps, cfg.dims, ph / max(1, cfg.phases)), subject,
-                                 name if ph == 0 else f"{name}@phase{ph}", cfg.fps)
+            seq = MotionSequence(
+                prepare(p, cfg.fps, cfg.dims, ph / max(1, cfg.phases)),
+                subject,
+                name if ph == 0 else f"{name}@phase{ph}",
+                cfg.fps,
+            )
             head, tail = split_tail(seq, cfg.val_fraction) if cfg.val_fraction > 0 else (seq, None)
             train.append(head)
             if ph == 0 and tail is not None:

@@ -66,7 +66,9 @@ def resample_linear(poses: np.ndarray, src_fps: float, dst_fps: float, phase: fl
     return ((1.0 - w) * poses[i0] + w * poses[i1]).astype(np.float32)
 
 
-def mirror_poses(poses: np.ndarray, flip_index: Sequence[int] | np.ndarray, lateral_axis: int = 0) -> np.ndarray:
+def mirror_poses(
+    poses: np.ndarray, flip_index: Sequence[int] | np.ndarray, lateral_axis: int = 0
+) -> np.ndarray:
     """Mirror ``[..., K, D]`` poses: negate the lateral axis and swap left/right joints.
 
     ``flip_index`` is a permutation with ``mirrored[:, i] = original[:, flip_index[i]]`` (see
@@ -114,9 +116,7 @@ class MotionWindows:
     returning float32 numpy arrays, so it plugs into a torch ``DataLoader`` as is.
     """
 
-    def __init__(
-        self, sequences: Iterable[MotionSequence], t_in: int, t_out: int, stride: int = 1
-    ) -> None:
+    def __init__(self, sequences: Iterable[MotionSequence], t_in: int, t_out: int, stride: int = 1) -> None:
         self.sequences: list[MotionSequence] = list(sequences)
         if not self.sequences:
             raise DataError("no motion sequences to cut into windows")
