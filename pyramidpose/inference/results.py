@@ -1,0 +1,95 @@
+"""Pose predictions for one image: :class:`PoseResult` and its COCO results-format export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Keypoints with a heatmap maximum above this count towards the instance score (ViTPose/MMPose).
+RESCORE_THRESHOLD = 0.2
+
+
+def rescore(box_scores: np.ndarray, keypoint_scores: np.ndarray, threshold: float = RESCORE_THRESHOLD) -> np.ndarray:
+    """Instance scores: box score x mean of the keypoint scores above ``threshold`` (0 if none)."""
+    ks = np.asarray(keypoint_scores, dtype=np.float64)
+    above = ks > threshold
+    n = above.sum(axis=-1)
+    mean = np.divide((ks * above).sum(axis=-1), n, out=np.zeros(ks.shape[:-1]), where=n > 0)
+    return (np.asarray(box_scores, dtype=np.float64) * mean).astype(np.float32)
+
+
+@dataclass
+class PoseResult:
+    """Top-down poses of the people in one image (one row per kept box).
+
+    Attributes:
+        keypoints: ``(N, K, 2)`` float32 keypoint coordinates in original image pixels.
+        keypoint_scores: ``(N, K)`` float32 heatmap maxima.
+        bboxes: ``(N, 4)`` float32 ``xywh`` boxes (clipped to the image).
+        box_scores: ``(N,)`` detector scores (1 for ground-truth boxes).
+        scores: ``(N,)`` instance scores (:func:`rescore`).
+        keypoint_set: name of the keypoint layout (:mod:`pyramidpose.skeletons`).
+        box_indices: ``(N,)`` index of each row's box in the boxes given to the predictor.
+        num_skipped_boxes: boxes dropped because they had zero area after clipping.
+        track_ids: optional ``(N,)`` int track ids (filled by trackers).
+    """
+
+    keypoints: np.ndarray
+    keypoint_scores: np.ndarray
+    bboxes: np.ndarray
+    box_scores: np.ndarray
+    scores: np.ndarray
+    keypoint_set: str = "coco"
+    box_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    num_skipped_boxes: int = 0
+    track_ids: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @classmethod
+    def empty(cls, num_keypoints: int, keypoint_set: str = "coco", num_skipped_boxes: int = 0) -> PoseResult:
+        """A result with no people."""
+        return cls(
+            keypoints=np.zeros((0, num_keypoints, 2), np.float32),
+            keypoint_scores=np.zeros((0, num_keypoints), np.float32),
+            bboxes=np.zeros((0, 4), np.float32),
+            box_scores=np.zeros(0, np.float32),
+            scores=np.zeros(0, np.float32),
+            keypoint_set=keypoint_set,
+            num_skipped_boxes=num_skipped_boxes,
+        )
+
+    def select(self, index: np.ndarray | list[int] | slice) -> PoseResult:
+        """The rows ``index`` of this result (e.g. a score filter ``r.select(r.scores > 0.3)``)."""
+        return PoseResult(
+            keypoints=self.keypoints[index],
+            keypoint_scores=self.keypoint_scores[index],
+            bboxes=self.bboxes[index],
+            box_scores=self.box_scores[index],
+            scores=self.scores[index],
+            keypoint_set=self.keypoint_set,
+            box_indices=self.box_indices[index] if len(self.box_indices) == len(self) else self.box_indices,
+            num_skipped_boxes=self.num_skipped_boxes,
+            track_ids=None if self.track_ids is None else self.track_ids[index],
+        )
+
+    def to_coco(self, image_id: int | str, category_id: int = 1) -> list[dict[str, Any]]:
+        """COCO keypoint results: ``{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}``.
+
+        No ``bbox`` field: pycocotools would then treat the file as box results and recompute areas.
+        """
+        out = []
+        for i in range(len(self)):
+            kps = np.concatenate([self.keypoints[i], self.keypoint_scores[i][:, None]], axis=1)
+            out.append(
+                {
+                    "image_id": image_id,
+                    "category_id": int(category_id),
+                    "keypoints": [round(float(v), 3) for v in kps.ravel()],
+                    "score": float(self.scores[i]),
+                }
+            )
+        return out

@@ -1,0 +1,266 @@
+"""Top-down pose estimation: person boxes -> crops -> heatmaps -> keypoints in image pixels.
+
+:class:`TopDownPredictor` wraps any heatmap model (``forward(x [B, 3, H, W]) -> [B, K, H/4, W/4]``,
+ImageNet-normalised input) and implements ViTPose's test recipe by default: UDP crops, flip test
+(no heatmap shift under UDP), DARK-UDP decoding (blur kernel 11), keypoint scores = heatmap maxima,
+instance score = box score x mean keypoint score above 0.2. Crops from several images are batched
+together by :meth:`TopDownPredictor.predict_many`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pyramidpose.codecs.heatmap import decode_heatmaps, flip_heatmaps_back, heatmap_to_image, is_udp
+from pyramidpose.data.transforms import box_to_center_scale, normalize_crops, warp_crop
+from pyramidpose.errors import ConfigError, DataError
+from pyramidpose.inference.results import PoseResult, rescore
+from pyramidpose.skeletons import KeypointSet, get_keypoint_set
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def clip_boxes(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clip ``xywh`` boxes ``(N, 4)`` to the image ``[0, width] x [0, height]``.
+
+    Returns the clipped boxes and a bool mask of those with positive area (finite, w > 0, h > 0).
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x1 = np.clip(b[:, 0], 0, width)
+    y1 = np.clip(b[:, 1], 0, height)
+    x2 = np.clip(b[:, 0] + b[:, 2], 0, width)
+    y2 = np.clip(b[:, 1] + b[:, 3], 0, height)
+    out = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
+    valid = np.isfinite(out).all(axis=1) & (out[:, 2] > 0) & (out[:, 3] > 0)
+    return out, valid
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Check an image array is ``(H, W, 3)`` uint8 (a gray ``(H, W)`` image is expanded)."""
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise DataError(f"expected an RGB image of shape (H, W, 3), got {img.shape}")
+    if img.dtype != np.uint8:
+        raise DataError(f"expected a uint8 image, got {img.dtype} (read files with pyramidpose.data.images)")
+    return img
+
+
+@dataclass
+class _Pending:
+    """Crops of one image waiting for the network."""
+
+    tag: Any
+    crops: np.ndarray
+    centers: np.ndarray
+    scales: np.ndarray
+    bboxes: np.ndarray
+    box_scores: np.ndarray
+    box_indices: np.ndarray
+    skipped: int
+    heatmaps: list[np.ndarray | None]
+    done: int = 0
+
+
+class TopDownPredictor:
+    """Predict keypoints of people given their boxes.
+
+    Args:
+        model: heatmap network in eval mode. Its ``config`` (if any) supplies ``input_size (H, W)``,
+            ``keypoint_set`` and ``num_keypoints``.
+        device: where to run (default: the model's device). The model is moved there.
+        flip_test: average with the un-flipped heatmaps of the mirrored crop.
+        decode: ``"dark_udp"`` (ViTPose, default), ``"udp"``, ``"dark"`` or ``"msra"``; UDP methods
+            also use UDP crops, the others MSRA crops and the 1-pixel flip shift.
+        batch_size: crops per forward pass (a flip test doubles the pass).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast).
+        keypoint_set: layout name (default from the model config, else COCO when K = 17).
+        input_size: ``(H, W)`` override when the model has no config.
+        blur_kernel: DARK blur kernel size.
+        padding: box padding (1.25).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        device: str | torch.device | None = None,
+        flip_test: bool = True,
+        decode: str = "dark_udp",
+        batch_size: int = 32,
+        precision: str = "fp32",
+        keypoint_set: str | KeypointSet | None = None,
+        input_size: tuple[int, int] | None = None,
+        blur_kernel: int = 11,
+        padding: float = 1.25,
+    ) -> None:
+        cfg = getattr(model, "config", None)
+        size = input_size or getattr(cfg, "input_size", None)
+        if size is None:
+            raise ConfigError("TopDownPredictor: the model has no config.input_size; pass input_size=(H, W)")
+        self.input_size = (int(size[0]), int(size[1]))  # (H, W)
+        self.udp = is_udp(decode)
+        self.decode = decode
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.flip_test = bool(flip_test)
+        self.blur_kernel = int(blur_kernel)
+        self.padding = float(padding)
+
+        if isinstance(keypoint_set, KeypointSet):
+            ks: KeypointSet | None = keypoint_set
+        elif keypoint_set is not None:
+            ks = get_keypoint_set(keypoint_set)
+        elif getattr(cfg, "keypoint_set", None):
+            ks = get_keypoint_set(cfg.keypoint_set)
+        else:
+            ks = get_keypoint_set("coco") if getattr(cfg, "num_keypoints", 17) == 17 else None
+        k_model = getattr(cfg, "num_keypoints", None)
+        if ks is not None and k_model is not None and ks.num_keypoints != k_model:
+            raise ConfigError(
+                f"keypoint set '{ks.name}' has {ks.num_keypoints} keypoints but the model predicts {k_model}"
+            )
+        if ks is None and self.flip_test:
+            raise ConfigError("flip test needs the keypoint set (for its flip pairs); pass keypoint_set=")
+        self.keypoint_set = ks
+        codec = getattr(cfg, "codec", None)
+        if codec in ("udp", "msra") and (codec == "udp") != self.udp:
+            warnings.warn(
+                f"model was trained with the {codec.upper()} codec but decode={decode!r} uses the "
+                f"{'UDP' if self.udp else 'MSRA'} geometry; keypoints will be slightly off",
+                stacklevel=2,
+            )
+
+        if device is None:
+            p = next(iter(model.parameters()), None)
+            device = p.device if p is not None else "cpu"
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self._flip_index = None if ks is None else ks.flip_index()
+
+    # ------------------------------------------------------------------ network
+
+    @torch.inference_mode()
+    def heatmaps(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Heatmaps ``(B, K, h, w)`` float32 for a normalised batch ``(B, 3, H, W)``, flip test included."""
+        x = torch.as_tensor(batch).to(self.device, torch.float32)
+        if self.flip_test:
+            x = torch.cat([x, x.flip(-1)], dim=0)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            out = self.model(x)
+        out = out.float()
+        if self.flip_test:
+            n = out.shape[0] // 2
+            back = flip_heatmaps_back(out[n:], self._flip_index, shift=not self.udp)
+            out = (out[:n] + back) * 0.5
+        return out.cpu().numpy()
+
+    # ------------------------------------------------------------------ crops
+
+    def _prepare(self, image: np.ndarray, boxes: Any, box_scores: Any, tag: Any) -> _Pending:
+        img = as_rgb_uint8(image)
+        h_img, w_img = img.shape[:2]
+        b = np.asarray(boxes if boxes is not None else np.zeros((0, 4)), dtype=np.float64).reshape(-1, 4)
+        s = np.ones(len(b)) if box_scores is None else np.asarray(box_scores, dtype=np.float64).reshape(-1)
+        if len(s) != len(b):
+            raise DataError(f"{len(b)} boxes but {len(s)} box scores")
+        clipped, valid = clip_boxes(b, w_img, h_img)
+        skipped = int((~valid).sum())
+        if skipped:
+            warnings.warn(f"skipped {skipped} zero-area box(es) (after clipping to the image)", stacklevel=3)
+        keep = np.flatnonzero(valid)
+        h_in, w_in = self.input_size
+        centers, scales = box_to_center_scale(clipped[keep], w_in / h_in, self.padding)
+        crops = np.zeros((len(keep), h_in, w_in, 3), np.uint8)
+        for i in range(len(keep)):
+            crops[i] = warp_crop(img, centers[i], scales[i], (w_in, h_in), udp=self.udp)
+        return _Pending(
+            tag=tag, crops=crops, centers=centers, scales=scales, bboxes=clipped[keep],
+            box_scores=s[keep], box_indices=keep, skipped=skipped, heatmaps=[None] * len(keep),
+        )  # fmt: skip
+
+    def _finish(self, p: _Pending) -> PoseResult:
+        name = self.keypoint_set.name if self.keypoint_set is not None else "custom"
+        if not p.heatmaps:
+            k = self.keypoint_set.num_keypoints if self.keypoint_set is not None else 0
+            return PoseResult.empty(k, name, p.skipped)
+        hm = np.stack(p.heatmaps)
+        coords, maxvals = decode_heatmaps(hm, self.decode, self.blur_kernel)
+        hm_size = (hm.shape[-1], hm.shape[-2])
+        kps = heatmap_to_image(coords, p.centers, p.scales, hm_size, udp=self.udp)
+        return PoseResult(
+            keypoints=kps.astype(np.float32),
+            keypoint_scores=maxvals.astype(np.float32),
+            bboxes=p.bboxes.astype(np.float32),
+            box_scores=p.box_scores.astype(np.float32),
+            scores=rescore(p.box_scores, maxvals),
+            keypoint_set=name,
+            box_indices=p.box_indices,
+            num_skipped_boxes=p.skipped,
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    def predict(self, image: np.ndarray, boxes: Any, box_scores: Any = None) -> PoseResult:
+        """Poses for the ``xywh`` ``boxes (N, 4)`` in one RGB uint8 ``image (H, W, 3)``.
+
+        ``box_scores (N,)`` default to 1. Boxes are clipped to the image; zero-area boxes are skipped
+        with a warning and counted in ``PoseResult.num_skipped_boxes``.
+        """
+        return next(iter(self.predict_many([(image, boxes, box_scores)])))
+
+    def predict_many(self, items: Iterable[tuple[np.ndarray, Any, Any]]) -> Iterator[PoseResult]:
+        """Lazily yield one :class:`PoseResult` per ``(image, boxes, box_scores)`` item, in order.
+
+        Crops of consecutive images share forward passes of ``batch_size`` crops.
+        """
+        for _, result in self._run((None, *item) for item in items):
+            yield result
+
+    def predict_tagged(self, items: Iterable[tuple[Any, np.ndarray, Any, Any]]) -> Iterator[tuple[Any, PoseResult]]:
+        """Like :meth:`predict_many` for ``(tag, image, boxes, scores)`` items; yields ``(tag, result)``."""
+        yield from self._run(items)
+
+    def _run(self, items: Iterable[tuple[Any, np.ndarray, Any, Any]]) -> Iterator[tuple[Any, PoseResult]]:
+        pending: deque[_Pending] = deque()
+        queue: deque[tuple[_Pending, int]] = deque()
+
+        def run_batch(n: int) -> None:
+            chunk = [queue.popleft() for _ in range(n)]
+            crops = np.stack([p.crops[i] for p, i in chunk])
+            hm = self.heatmaps(torch.from_numpy(normalize_crops(crops)))
+            for (p, i), h in zip(chunk, hm):
+                p.heatmaps[i] = h
+                p.done += 1
+
+        def ready() -> Iterator[tuple[Any, PoseResult]]:
+            while pending and pending[0].done == len(pending[0].heatmaps):
+                p = pending.popleft()
+                yield p.tag, self._finish(p)
+
+        for tag, image, boxes, scores in items:
+            p = self._prepare(image, boxes, scores, tag)
+            pending.append(p)
+            queue.extend((p, i) for i in range(len(p.heatmaps)))
+            while len(queue) >= self.batch_size:
+                run_batch(self.batch_size)
+            yield from ready()
+        while queue:
+            run_batch(min(self.batch_size, len(queue)))
+        yield from ready()
