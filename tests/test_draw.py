@@ -21,7 +21,7 @@ def test_draw_respects_threshold_and_colours(tmp_path: Path) -> None:
     kp[0, 9] = (100, 180)
     out = draw_poses(img, kp, sc, "coco", threshold=0.3, radius=3, thickness=1)
     assert img.max() == 0  # input untouched
-    lw, ls = COCO.index("left_wrist"), COCO.index("left_shoulder")
+    ls = COCO.index("left_shoulder")
     x, y = int(kp[0, ls, 0]), 100
     np.testing.assert_array_equal(out[y, x], COCO.keypoint_colors[ls])
     assert out[150:200].max() == 0  # neither the wrist nor the elbow-wrist limb is drawn
