@@ -200,7 +200,8 @@ class _GroundTruth:
                 n = len(kp) if isinstance(kp, list) else None
                 raise DataError(
                     f"{where} (id {ann['id']}): 'keypoints' must be a list of {3 * k} numbers "
-                    f"({k} keypoints x (x, y, v)), got {n if n is not None else type(kp).__name__}"
+                    f"({k} keypoints x (x, y, v); the OKS sigmas define {k} keypoints), "
+                    f"got {n if n is not None else type(kp).__name__}"
                 )
             bb = ann.get("bbox")
             if not isinstance(bb, list) or len(bb) != 4 or not all(_is_number(v) for v in bb):

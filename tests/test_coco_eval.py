@@ -1,0 +1,413 @@
+"""COCO keypoint evaluation: every stat identical to pycocotools on random and real data; bad input.
+
+pycocotools is the reference (a test-only dependency). Random cases come from hypothesis and cover
+crowd persons, ``ignore`` flags, persons with ``num_keypoints == 0``, images without persons or
+detections, more than 20 detections per image, tied scores, duplicate persons (tied OKS), an
+annotation id 0, two categories and results in a category absent from the ground truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import math
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyramidpose.errors import DataError
+from pyramidpose.evaluation.coco_eval import STAT_KEYS, coco_keypoint_eval, default_sigmas, format_stats
+
+pycocotools = pytest.importorskip("pycocotools")
+from pycocotools.coco import COCO  # noqa: E402
+from pycocotools.cocoeval import COCOeval  # noqa: E402
+
+TOL = 1e-9
+
+
+def reference_stats(gt: dict, results: list, sigmas=None) -> dict[str, float]:
+    """pycocotools' ten stats (its prints suppressed)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = copy.deepcopy(gt)
+        coco.createIndex()
+        dets = coco.loadRes(copy.deepcopy(results))
+        ev = COCOeval(coco, dets, "keypoints")
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return dict(zip(STAT_KEYS, (float(s) for s in ev.stats)))
+
+
+def ours(gt, results, **kw) -> dict[str, float]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return coco_keypoint_eval(copy.deepcopy(gt), copy.deepcopy(results), **kw)
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert set(a) == set(STAT_KEYS) == set(b)
+    diffs = {k: abs(a[k] - b[k]) for k in STAT_KEYS}
+    assert max(diffs.values()) < TOL, f"ours {a}\npycocotools {b}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# random cases
+
+COORDS = st.sampled_from([0.0, 1.0, 2.5, 4.0, 7.0, 10.0, 15.0, 30.0, 60.0, 120.0, 200.0])
+AREAS = st.sampled_from([0.0, 50.0, 900.0, 1024.0, 3000.0, 9216.0, 20000.0, 60000.0])
+SCORES = st.sampled_from([0.1, 0.3, 0.5, 0.5, 0.9, 1.0])
+
+
+@st.composite
+def coco_case(draw, k: int = 17):
+    n_img = draw(st.integers(1, 5))
+    img_ids = draw(st.lists(st.integers(1, 50), min_size=n_img, max_size=n_img, unique=True))
+    cats = draw(st.sampled_from([[1], [1, 2]]))
+    id_start = draw(st.sampled_from([0, 1, 1, 1]))
+    anns, results = [], []
+    for img in img_ids:
+        persons = []
+        for _ in range(draw(st.integers(0, 4))):
+            if persons and draw(st.integers(0, 5)) == 0:
+                base = copy.deepcopy(persons[-1])  # duplicate person: tied OKS between persons
+            else:
+                ox, oy = draw(COORDS), draw(COORDS)
+                kp = []
+                for _ in range(k):
+                    v = draw(st.sampled_from([0, 1, 2, 2]))
+                    kp += [ox + draw(COORDS), oy + draw(COORDS), v] if v else [0.0, 0.0, 0]
+                nvis = sum(1 for j in range(k) if kp[3 * j + 2] > 0)
+                base = {
+                    "image_id": img,
+                    "category_id": draw(st.sampled_from(cats)),
+                    "keypoints": kp,
+                    "num_keypoints": draw(st.sampled_from([nvis, nvis, nvis, 0])),
+                    "area": draw(AREAS),
+                    "bbox": [ox, oy, draw(st.sampled_from([1.0, 20.0, 80.0, 150.0])), draw(st.sampled_from([1.0, 40.0, 160.0]))],
+                    "iscrowd": draw(st.sampled_from([0, 0, 0, 1])),
+                }
+                if draw(st.booleans()):
+                    base["ignore"] = draw(st.sampled_from([0, 1]))
+            persons.append(base)
+        anns += persons
+        for _ in range(draw(st.integers(0, 24))):
+            if persons and draw(st.booleans()):
+                p = draw(st.sampled_from(persons))
+                kp = list(p["keypoints"])
+                for j in range(k):
+                    kp[3 * j] += draw(st.sampled_from([0.0, 0.0, 1.0, -2.0, 5.0, 20.0]))
+                    kp[3 * j + 1] += draw(st.sampled_from([0.0, 0.0, 1.0, -3.0, 8.0]))
+                    kp[3 * j + 2] = 1.0
+                cat = p["category_id"]
+            else:
+                ox, oy = draw(COORDS), draw(COORDS)
+                kp = [c for _ in range(k) for c in (ox + draw(COORDS), oy + draw(COORDS), 0.5)]
+                cat = draw(st.sampled_from([*cats, 3]))  # 3: not a ground-truth category (not evaluated)
+            results.append({"image_id": img, "category_id": cat, "keypoints": kp, "score": draw(SCORES)})
+    for i, a in enumerate(anns):
+        a["id"] = id_start + i
+    gt = {
+        "images": [{"id": i} for i in img_ids],
+        "annotations": anns,
+        "categories": [{"id": c, "name": f"c{c}"} for c in cats],
+    }
+    order = draw(st.permutations(range(len(results))))
+    return gt, [results[i] for i in order]
+
+
+def _has_evaluable_result(gt, results):
+    return any(r["category_id"] in {c["id"] for c in gt["categories"]} for r in results)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(coco_case())
+def test_random_cases_match_pycocotools(case):
+    gt, results = case
+    if not results:  # pycocotools cannot load an empty result list
+        results = [{"image_id": gt["images"][0]["id"], "category_id": 99, "keypoints": [0.0] * 51, "score": 1.0}]
+    assert_same(ours(gt, results), reference_stats(gt, results))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(coco_case(k=5), st.lists(st.sampled_from([0.02, 0.05, 0.1, 0.3]), min_size=5, max_size=5))
+def test_custom_keypoint_set_and_sigmas(case, sigmas):
+    gt, results = case
+    if not _has_evaluable_result(gt, results):
+        return
+    assert_same(ours(gt, results, sigmas=sigmas), reference_stats(gt, results, sigmas=sigmas))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(coco_case())
+def test_no_area_variant_equals_box_area_ground_truth(case):
+    """use_area=False is pycocotools on ground truth whose area is bbox_h * bbox_w * 0.53 (xtcocotools)."""
+    gt, results = case
+    if not _has_evaluable_result(gt, results):
+        return
+    boxed = copy.deepcopy(gt)
+    for a in boxed["annotations"]:
+        a["area"] = a["bbox"][3] * a["bbox"][2] * 0.53
+    plain = copy.deepcopy(gt)
+    for a in plain["annotations"]:
+        a["area"] = -12345.0  # must not be used
+    assert_same(ours(plain, results, use_area=False), reference_stats(boxed, results))
+
+
+@pytest.mark.slow
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(coco_case())
+def test_random_cases_match_pycocotools_long(case):
+    gt, results = case
+    if not _has_evaluable_result(gt, results):
+        return
+    assert_same(ours(gt, results), reference_stats(gt, results))
+
+
+def test_results_with_bbox_use_box_area_like_loadres():
+    """When the first result has a bbox, pycocotools' loadRes takes the detection area from it."""
+    rng = np.random.default_rng(3)
+    kp = np.c_[rng.uniform(100, 300, (17, 2)), np.full(17, 2)]
+    gt = {
+        "images": [{"id": 1}],
+        "categories": [{"id": 1}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "keypoints": kp.ravel().tolist(), "num_keypoints": 17,
+             "area": 5000.0, "bbox": [100, 100, 200, 200], "iscrowd": 0},
+        ],
+    }  # fmt: skip
+    tp = kp.copy()
+    tp[:, :2] += rng.normal(0, 3, (17, 2))
+    fp = np.c_[rng.uniform(400, 600, (17, 2)), np.full(17, 0.5)]  # far away, keypoint extent ~ 200 x 200
+    res = [
+        {"image_id": 1, "category_id": 1, "keypoints": tp.ravel().tolist(), "score": 0.5, "bbox": [0, 0, 40, 50]},
+        {"image_id": 1, "category_id": 1, "keypoints": fp.ravel().tolist(), "score": 0.9, "bbox": [0, 0, 40, 50]},
+    ]
+    assert_same(ours(gt, res), reference_stats(gt, res))
+    no_box = [{k: v for k, v in r.items() if k != "bbox"} for r in res]
+    assert_same(ours(gt, no_box), reference_stats(gt, no_box))
+    # With boxes the false positive is medium-sized and counts; without, its keypoint extent is large.
+    assert ours(gt, res)["APm"] < ours(gt, no_box)["APm"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# real data
+
+
+def _jittered_results(gt: dict, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    res = []
+    for a in gt["annotations"]:
+        if a["num_keypoints"] == 0 or rng.random() < 0.1:
+            continue
+        kp = np.asarray(a["keypoints"], dtype=np.float64).reshape(-1, 3)
+        scale = math.sqrt(max(a["area"], 1.0))
+        for _ in range(int(rng.integers(1, 4))):
+            d = kp.copy()
+            d[:, :2] += rng.normal(0, scale * rng.uniform(0.01, 0.2), (17, 2))
+            d[:, 2] = rng.random(17)
+            res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": d.ravel().tolist(),
+                        "score": round(float(rng.random()), 1)})  # fmt: skip
+    for img in gt["images"][::3]:  # false positives, also on images without people
+        d = np.c_[rng.uniform(0, img["width"], 17), rng.uniform(0, img["height"], 17), rng.random(17)]
+        res.append({"image_id": img["id"], "category_id": 1, "keypoints": d.ravel().tolist(),
+                    "score": round(float(rng.random()), 1)})  # fmt: skip
+    return res
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_coco_mini_val_matches_pycocotools(coco_mini, seed):
+    gt = json.loads((coco_mini / "annotations" / "person_keypoints_val2017.json").read_text())
+    res = _jittered_results(gt, seed)
+    assert len(res) > 50
+    assert_same(ours(gt, res), reference_stats(gt, res))
+
+
+def test_coco_mini_from_paths_and_cli(coco_mini, tmp_path, capsys):
+    gt_path = coco_mini / "annotations" / "person_keypoints_val2017.json"
+    gt = json.loads(gt_path.read_text())
+    res = _jittered_results(gt, 7)
+    res_path = tmp_path / "results.json"
+    res_path.write_text(json.dumps(res))
+    expected = reference_stats(gt, res)
+    assert_same(coco_keypoint_eval(gt_path, str(res_path)), expected)
+
+    from pyramidpose.commands import evaluate
+
+    out = tmp_path / "out" / "stats.json"
+    assert evaluate.main(["--gt", str(gt_path), "--pred", str(res_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.rstrip("\n").splitlines()
+    assert len(printed) == 10
+    assert printed[0].startswith(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets= 20 ] = ")
+    assert printed[0].endswith(f"{expected['AP']:0.3f}")
+    assert printed[8] == f" Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets= 20 ] = {expected['ARm']:0.3f}"
+    assert_same(json.loads(out.read_text()), expected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# edge cases, bad input, CLI
+
+
+def _small_gt():
+    kp = [10.0, 10.0, 2] * 17
+    return {
+        "images": [{"id": 1}, {"id": 2}],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "keypoints": kp, "num_keypoints": 17, "area": 5000.0,
+             "bbox": [0, 0, 50, 100], "iscrowd": 0},
+        ],
+    }  # fmt: skip
+
+
+def _good_result(**kw):
+    r = {"image_id": 1, "category_id": 1, "keypoints": [10.0, 10.0, 1.0] * 17, "score": 0.5}
+    r.update(kw)
+    return r
+
+
+def test_perfect_and_missing_detections():
+    gt = _small_gt()
+    stats = coco_keypoint_eval(gt, [_good_result()])
+    assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
+    assert stats["APl"] == -1 and stats["ARl"] == -1  # no large person: -1 like pycocotools
+    assert_same(stats, reference_stats(gt, [_good_result()]))
+
+
+def test_empty_results_warn_and_give_no_detection_stats():
+    gt = _small_gt()
+    with pytest.warns(UserWarning, match="empty"):
+        stats = coco_keypoint_eval(gt, [])
+    # pycocotools crashes on []; a result in a category it does not evaluate is "no detections" to it.
+    expected = reference_stats(gt, [_good_result(category_id=5)])
+    assert_same(stats, expected)
+    assert stats["AP"] == 0 and stats["AR"] == 0 and stats["APl"] == -1
+
+
+def test_ignore_field_has_no_effect_like_pycocotools():
+    gt = _small_gt()
+    flagged = copy.deepcopy(gt)
+    flagged["annotations"][0]["ignore"] = 1
+    assert coco_keypoint_eval(flagged, [_good_result()]) == coco_keypoint_eval(gt, [_good_result()])
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [
+        (_good_result(keypoints=[1.0] * 50), "50 values in 'keypoints', expected 51"),
+        (_good_result(keypoints=[float("nan")] + [1.0] * 50), "NaN or infinite"),
+        (_good_result(keypoints=[float("inf")] + [1.0] * 50), "NaN or infinite"),
+        (_good_result(score=float("nan")), "NaN or infinite"),
+        (_good_result(score="high"), "non-numeric score"),
+        (_good_result(score=None), "non-numeric score"),
+        (_good_result(keypoints=["a"] + [1.0] * 50), "non-numeric value"),
+        (_good_result(keypoints=None), "expected 51"),
+        (_good_result(image_id=99), "image_id 99, which is not an image of the ground truth"),
+        ({"image_id": 1, "category_id": 1, "keypoints": [1.0] * 51}, "no 'score' field"),
+        ({"image_id": 1, "category_id": 1, "score": 1.0}, "no 'keypoints' field"),
+        ({"category_id": 1, "keypoints": [1.0] * 51, "score": 1.0}, "no 'image_id' field"),
+        ([1, 2, 3], "is not an object"),
+    ],
+)
+def test_bad_results_name_the_first_offending_record(bad, fragment):
+    results = [_good_result(), _good_result(image_id=2), bad, _good_result(image_id=99)]
+    with pytest.raises(DataError) as info:
+        coco_keypoint_eval(_small_gt(), results)
+    msg = str(info.value)
+    assert msg.startswith("results[2]"), msg
+    assert fragment in msg, msg
+
+
+def test_first_offending_record_wins_across_kinds_of_error():
+    results = [_good_result(), _good_result(keypoints=[float("nan")] * 51), _good_result(image_id=42)]
+    with pytest.raises(DataError, match=r"^results\[1\]"):
+        coco_keypoint_eval(_small_gt(), results)
+
+
+def test_bad_files_and_ground_truth(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        coco_keypoint_eval(tmp_path / "missing.json", [])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        coco_keypoint_eval(broken, [])
+    with pytest.raises(DataError, match="results must be a JSON list"):
+        coco_keypoint_eval(_small_gt(), {"image_id": 1})
+    gt = _small_gt()
+    gt["annotations"][0]["keypoints"] = [1.0] * 10
+    with pytest.raises(DataError, match=r"annotations\[0\].*51 numbers"):
+        coco_keypoint_eval(gt, [_good_result()])
+    gt = _small_gt()
+    gt["annotations"].append(dict(gt["annotations"][0]))
+    with pytest.raises(DataError, match="duplicate annotation id 1"):
+        coco_keypoint_eval(gt, [_good_result()])
+    with pytest.raises(DataError, match="sigmas"):
+        coco_keypoint_eval(_small_gt(), [_good_result()], sigmas=[0.1, -1.0])
+
+
+def test_default_sigmas_are_pycocotools_bit_for_bit():
+    ref = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
+    assert np.array_equal(default_sigmas(), ref)
+
+
+def test_format_stats_matches_pycocotools_summary():
+    gt = _small_gt()
+    res = [_good_result(), _good_result(keypoints=[14.0, 12.0, 1.0] * 17, score=0.9)]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        coco = COCO()
+        coco.dataset = copy.deepcopy(gt)
+        coco.createIndex()
+        ev = COCOeval(coco, coco.loadRes(copy.deepcopy(res)), "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        buf.seek(0)
+        buf.truncate()
+        ev.summarize()
+    assert format_stats(coco_keypoint_eval(gt, res)) == buf.getvalue().rstrip("\n")
+
+
+def test_cli_errors_and_sigmas_file(tmp_path, capsys):
+    from pyramidpose import cli
+
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(_small_gt()))
+    res_path = tmp_path / "res.json"
+    res_path.write_text(json.dumps([_good_result(), _good_result(score="x")]))
+    assert cli.main(["eval", "--gt", str(gt_path), "--pred", str(res_path)]) == 2
+    err = capsys.readouterr().err
+    assert "results[1]" in err and "Traceback" not in err
+    res_path.write_text(json.dumps([_good_result()]))
+    sig = tmp_path / "sigmas.json"
+    sig.write_text(json.dumps([0.05] * 17))
+    out = tmp_path / "s.json"
+    assert cli.main(["eval", "--gt", str(gt_path), "--pred", str(res_path), "--sigmas", str(sig), "--no-area",
+                     "--out", str(out)]) == 0  # fmt: skip
+    assert set(json.loads(out.read_text())) == set(STAT_KEYS)
+    sig.write_text(json.dumps([0.05] * 5))
+    assert cli.main(["eval", "--gt", str(gt_path), "--pred", str(res_path), "--sigmas", str(sig)]) == 2
+    assert "sigmas define 5 keypoints" in capsys.readouterr().err
+
+
+def test_eval_command_does_not_import_torch(tmp_path):
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(_small_gt()))
+    res_path = tmp_path / "res.json"
+    res_path.write_text(json.dumps([_good_result()]))
+    code = (
+        "import sys\nfrom pyramidpose import cli\n"
+        f"rc = cli.main(['eval', '--gt', {str(gt_path)!r}, '--pred', {str(res_path)!r}])\n"
+        "assert rc == 0, rc\nprint('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "NO-TORCH"
