@@ -177,7 +177,8 @@ class ResumableDistributedSampler(_sampler_base()):  # type: ignore[misc]
     r + 2W, ...`` exactly as torch's sampler does, so the k-th batches of all ranks together are the
     positions ``[k*b*W, (k+1)*b*W)``: the same images a single process sees with batch ``b*W``. Each
     item is ``(index, (seed, epoch, position))``; the dataset derives its augmentation from that
-    triple. :meth:`set_start` skips the first batches of the epoch (resuming mid-epoch).
+    triple. ``repeat`` visits the dataset that many times per epoch (small datasets).
+    :meth:`set_start` skips the first batches of the epoch (resuming mid-epoch).
     """
 
     def __init__(
@@ -189,10 +190,12 @@ class ResumableDistributedSampler(_sampler_base()):  # type: ignore[misc]
         seed: int = 0,
         shuffle: bool = True,
         accumulate: int = 1,
+        repeat: int = 1,
     ) -> None:
         if dataset_len < 1:
             raise DataError("the training set is empty (no person with labelled keypoints)")
         self.dataset_len = dataset_len
+        self.repeat = max(1, int(repeat))
         self.num_replicas = num_replicas
         self.rank = rank
         self.seed = seed
@@ -200,7 +203,7 @@ class ResumableDistributedSampler(_sampler_base()):  # type: ignore[misc]
         self.epoch = 0
         self.batch_size = batch_size
         group = batch_size * num_replicas * accumulate
-        self.total_size = max(1, math.ceil(dataset_len / group)) * group
+        self.total_size = max(1, math.ceil(dataset_len * self.repeat / group)) * group
         self.num_samples = self.total_size // num_replicas
         self.start_batch = 0
         self.drop_last = False
@@ -226,9 +229,10 @@ class ResumableDistributedSampler(_sampler_base()):  # type: ignore[misc]
         if self.shuffle:
             g = torch.Generator()
             g.manual_seed(self.seed + self.epoch)
-            perm = torch.randperm(self.dataset_len, generator=g).tolist()
+            perm = torch.randperm(self.dataset_len * self.repeat, generator=g).tolist()
         else:
-            perm = list(range(self.dataset_len))
+            perm = list(range(self.dataset_len * self.repeat))
+        perm = [i % self.dataset_len for i in perm]
         reps = math.ceil(self.total_size / len(perm))
         return (perm * reps)[: self.total_size]
 
@@ -287,6 +291,7 @@ class CocoKeypointDataset:
         sigma, padding, flip_prob, half_body_prob, half_body_min_keypoints, scale_factor,
         rot_factor, rot_prob, color_jitter: augmentation, see :class:`~pyramidpose.training.config.DataConfig`.
         max_instances: keep only the first N persons.
+        cache_images: keep decoded images in memory (each worker process keeps its own copies).
 
     ``dataset[i]`` or ``dataset[(i, seed_triple)]`` returns a dict with ``image`` (float32 [3, H, W],
     ImageNet-normalised), ``index``, ``valid`` and ``error`` and, for training, ``target``
@@ -314,6 +319,7 @@ class CocoKeypointDataset:
         rot_prob: float = 0.6,
         color_jitter: float = 0.0,
         max_instances: int | None = None,
+        cache_images: bool = False,
     ) -> None:
         self.kpt_set = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
         self.ann_file = Path(ann_file)
@@ -342,6 +348,8 @@ class CocoKeypointDataset:
             self.instances, self.skipped = load_gt_instances(self.ann_file, self.image_dir, self.kpt_set)
         if max_instances is not None:
             self.instances = self.instances[: int(max_instances)]
+        self.cache_images = cache_images
+        self._cache: dict[str, np.ndarray] = {}
 
     @property
     def aspect_ratio(self) -> float:
@@ -363,7 +371,11 @@ class CocoKeypointDataset:
         index, seed = item if isinstance(item, tuple) else (int(item), None)
         inst = self.instances[index]
         try:
-            img = _read_image(inst.image_path)
+            img = self._cache.get(inst.image_path) if self.cache_images else None
+            if img is None:
+                img = _read_image(inst.image_path)
+                if self.cache_images:
+                    self._cache[inst.image_path] = img
         except Exception as exc:  # noqa: BLE001 - any unreadable image is skipped, never fatal
             return self._invalid(index, inst, f"{inst.image_path}: {exc}")
         if self.train:

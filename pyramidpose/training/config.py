@@ -85,7 +85,11 @@ class DataConfig:
     """Strength of brightness/contrast/saturation jitter (0 disables it)."""
     max_train_instances: int | None = None
     """Use only the first N training persons (for overfitting checks and quick runs)."""
+    repeat: int = 1
+    """Visit the training set this many times per epoch (for small datasets: fewer, longer epochs)."""
     num_workers: int = 2
+    cache_images: bool = False
+    """Keep decoded images in memory (per worker process); for small datasets such as coco-mini."""
     """DataLoader worker processes per training process (images are decoded in the workers)."""
 
 
