@@ -32,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--draw", metavar="DIR", help="also write skeleton overlays into DIR")
     ap.add_argument("--draw-thr", type=float, default=0.3, help="keypoint score threshold for drawing")
     ap.add_argument("--det-thr", type=float, default=0.0, help="drop detections scoring below this")
+    ap.add_argument(
+        "--oks-nms", type=float, default=None, metavar="THR",
+        help="greedy OKS-NMS per image at this OKS (0.9 reproduces the ViTPose/MMPose evaluation); off by default",
+    )  # fmt: skip
+    ap.add_argument(
+        "--mmpose-gt-boxes", action="store_true",
+        help="with an annotation file: MMPose's GT-box protocol (only persons with keypoints, boxes 1 px smaller)",
+    )  # fmt: skip
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda if available)")
     ap.add_argument("--batch-size", type=int, default=32, help="crops per forward pass")
     ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
@@ -50,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    jobs, missing = load_box_file(args.boxes, args.image_dir, det_thr=args.det_thr)
+    jobs, missing = load_box_file(args.boxes, args.image_dir, det_thr=args.det_thr, mmpose_gt=args.mmpose_gt_boxes)
     for name, reason in missing:
         print(f"skipped: {name}: {reason}", file=sys.stderr)
 
@@ -67,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size, precision=args.precision,
     )  # fmt: skip
     summary = run_image_set(
-        predictor, jobs, draw_dir=args.draw, draw_threshold=args.draw_thr, progress=not args.no_progress
+        predictor, jobs, draw_dir=args.draw, draw_threshold=args.draw_thr, oks_nms_thr=args.oks_nms,
+        progress=not args.no_progress,
     )
     summary.skipped_images += len(missing)
     write_json_atomic(args.out, summary.results)
