@@ -115,25 +115,38 @@ def iter_frames(
     yielded = 0
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         fps = float(stream.average_rate or stream.guessed_rate or 0.0) or 25.0
+        start = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
         packets = container.demux(stream)
+        exhausted = False
         while True:
+            packet = None
+            if not exhausted:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    exhausted = True
+                except (av.error.FFmpegError, OSError, ValueError) as exc:
+                    report.problems.append(f"demux stopped after frame {index}: {type(exc).__name__}")
+                    exhausted = True
             try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except (av.error.FFmpegError, OSError, ValueError) as exc:
-                report.problems.append(f"demux stopped at frame {index}: {exc}")
-                break
-            try:
-                frames = packet.decode()
+                # after the last packet, decode(None) flushes the frames the decoder still holds
+                frames = packet.decode() if packet is not None else stream.codec_context.decode(None)
+            except av.error.EOFError:
+                break  # the decoder was already flushed
             except (av.error.FFmpegError, ValueError) as exc:
                 report.skipped += 1
                 report.problems.append(f"undecodable packet after frame {index}: {type(exc).__name__}")
+                if exhausted:
+                    break
                 continue
             for frame in frames:
-                t = float(frame.time) if frame.time is not None else index / fps
+                # the frame number follows the timestamp, so frames lost to decode errors leave gaps
+                if frame.time is not None:
+                    t = float(frame.time) - start
+                    index = max(index, int(round(t * fps)))
+                else:
+                    t = index / fps
                 if index % stride == 0:
                     try:
                         rgb = frame.to_ndarray(format="rgb24")
@@ -148,6 +161,8 @@ def iter_frames(
                     if max_frames is not None and yielded >= max_frames:
                         return
                 index += 1
+            if exhausted:
+                break
     finally:
         container.close()
     if yielded == 0:

@@ -32,27 +32,20 @@ from pathlib import Path
 import numpy as np
 
 from pyramidpose.errors import DataError, MissingDependencyError
+from pyramidpose.skeletons import BLAZEPOSE, COCO
 
 INPUT_SIZE = 256
 NUM_LANDMARKS = 39  # 33 body landmarks + 6 auxiliary
 HIP_CENTER, ABOVE_HEAD = 33, 34
 
-# BlazePose-33 index of each COCO-17 keypoint (nose, eyes, ears, shoulders, elbows, wrists, hips,
-# knees, ankles). BlazePose's "left" is the person's left, as in COCO.
-BLAZEPOSE_TO_COCO = np.array([0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])
-
-# Left/right pairs among the 39 outputs (the 6 auxiliary points are on the body midline or paired
-# 35/36 hand-ish ROI points in newer graphs; we only swap the 33 body landmarks).
-_BLAZE_FLIP_PAIRS = (
-    (1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
-    (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32),
-)  # fmt: skip
+# BlazePose-33 index of each COCO-17 keypoint (same names; BlazePose's "left" is the person's left,
+# as in COCO), and the left/right permutation of the 39 outputs (auxiliary points 33-38 unchanged).
+BLAZEPOSE_TO_COCO = np.array([BLAZEPOSE.index(name) for name in COCO.keypoints])
 
 
 def _flip_perm() -> np.ndarray:
     perm = np.arange(NUM_LANDMARKS)
-    for a, b in _BLAZE_FLIP_PAIRS:
-        perm[a], perm[b] = b, a
+    perm[: BLAZEPOSE.num_keypoints] = BLAZEPOSE.flip_index()
     return perm
 
 
@@ -121,10 +114,10 @@ class Roi:
         return np.stack([x_axis, y_axis, origin], axis=1)
 
 
-def roi_from_box(box_xywh: np.ndarray, scale: float = 1.25) -> Roi:
-    """Upright square ROI around a person box, side = longer box side x ``scale``."""
+def roi_from_box(box_xywh: np.ndarray, scale: float = 1.25, rotation: float = 0.0) -> Roi:
+    """Square ROI around a person box, side = longer box side x ``scale``, optionally rotated."""
     x, y, w, h = (float(v) for v in box_xywh)
-    return Roi(x + w / 2.0, y + h / 2.0, max(w, h, 1.0) * scale, 0.0)
+    return Roi(x + w / 2.0, y + h / 2.0, max(w, h, 1.0) * scale, rotation)
 
 
 def roi_from_alignment(hip: np.ndarray, above_head: np.ndarray, scale: float = 1.25) -> Roi:
@@ -161,6 +154,8 @@ class BlazePoseLandmarker:
             several, each is tried and the result with the highest pose flag is kept (helps with
             truncated people, whose box is not the full-body frame BlazePose was trained on).
         align_scale: MediaPipe's enlargement of the alignment ROI.
+        rotations: first-pass crop rotations to try (degrees); the alignment pass only fixes a
+            rotation the first pass roughly got, so lying or upside-down people need these.
     """
 
     def __init__(
@@ -172,6 +167,7 @@ class BlazePoseLandmarker:
         align_passes: int = 1,
         box_scales: tuple[float, ...] = (1.65,),
         align_scale: float = 1.25,
+        rotations: tuple[float, ...] = (0.0,),
     ) -> None:
         interpreter_cls = _require_litert()
         self._cv2 = _require_cv2()
@@ -193,6 +189,7 @@ class BlazePoseLandmarker:
         self.refine_heatmap = refine_heatmap
         self.align_passes = align_passes
         self.box_scales = tuple(box_scales)
+        self.rotations = tuple(rotations)
         self.align_scale = align_scale
 
     # -- one crop -----------------------------------------------------------------------------
@@ -261,9 +258,10 @@ class BlazePoseLandmarker:
         for i, box in enumerate(boxes):
             best = None
             for scale in self.box_scales:
-                cand = self._predict_box(image, roi_from_box(box, scale))
-                if best is None or cand[3] > best[3]:
-                    best = cand
+                for rot in self.rotations:
+                    cand = self._predict_box(image, roi_from_box(box, scale, np.deg2rad(rot)))
+                    if best is None or cand[3] > best[3]:
+                        best = cand
             out.landmarks[i], out.visibility[i], out.presence[i], out.pose_flag[i] = best
         return out
 

@@ -114,9 +114,10 @@ class PoseTracker:
     ) -> np.ndarray:
         """Match one frame's instances (N, K, 2), (N, K), (N, 4) xywh; returns their ids (N,)."""
         self.frame_index += 1
-        keypoints = np.asarray(keypoints, np.float64).reshape(len(bboxes), -1, 2)
-        keypoint_scores = np.asarray(keypoint_scores, np.float64).reshape(len(bboxes), -1)
         bboxes = np.asarray(bboxes, np.float64).reshape(-1, 4)
+        k = len(self.sigmas)
+        keypoints = np.asarray(keypoints, np.float64).reshape(len(bboxes), k, 2)
+        keypoint_scores = np.asarray(keypoint_scores, np.float64).reshape(len(bboxes), k)
         n = len(bboxes)
         ids = np.full(n, -1, dtype=np.int64)
         sim = self.similarity(keypoints, keypoint_scores, bboxes)

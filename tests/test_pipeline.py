@@ -1,0 +1,153 @@
+"""The end-to-end pipeline on the real bundled clip and photos, and its handling of bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyramidpose.errors import DataError
+from pyramidpose.inference.pipeline import Pipeline, PipelineConfig, collect_inputs
+
+SAMPLES = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / "samples"
+CLIP = SAMPLES / "street_5frames.mp4"
+
+pytest.importorskip("ai_edge_litert")
+
+
+@pytest.fixture(scope="module")
+def pipeline_factory():
+    """Pipelines share one loaded backend/detector (model loading is the slow part)."""
+    base = Pipeline(PipelineConfig(progress=False))
+
+    def make(out_dir: Path, **kw) -> Pipeline:
+        p = Pipeline(PipelineConfig(out_dir=out_dir, progress=False, **kw), backend=base.backend,
+                     detector=base.detector, video_backend=base.video_backend)  # fmt: skip
+        return p
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory, pipeline_factory):
+    out = tmp_path_factory.mktemp("clip")
+    report = pipeline_factory(out).run([str(CLIP)])
+    return out, report
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_clip_jsonl_has_one_complete_record_per_frame(clip_run):
+    out, report = clip_run
+    jsonl = out / "street_5frames.jsonl"
+    recs = _records(jsonl)
+    assert [r["frame"] for r in recs] == [0, 1, 2, 3, 4]
+    assert [r["time"] for r in recs] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    assert all(r["instances"] for r in recs), "people walk through every frame of this clip"
+    for r in recs:
+        for inst in r["instances"]:
+            assert set(inst) == {"track_id", "bbox", "keypoints", "keypoint_scores", "score"}
+            assert isinstance(inst["track_id"], int)
+            assert len(inst["bbox"]) == 4 and len(inst["keypoints"]) == 17 and len(inst["keypoint_scores"]) == 17
+            x, y, w, h = inst["bbox"]
+            assert 0 <= x and 0 <= y and x + w <= 960.01 and y + h <= 540.01
+    assert report.videos[0].frames == 5 and report.skipped == []
+
+
+def test_clip_people_keep_their_track_ids(clip_run):
+    out, _ = clip_run
+    recs = _records(out / "street_5frames.jsonl")
+    from pyramidpose.inference.detectors import iou_xywh
+
+    continued = 0
+    for prev, cur in zip(recs, recs[1:]):
+        pb = np.array([i["bbox"] for i in prev["instances"]]).reshape(-1, 4)
+        cb = np.array([i["bbox"] for i in cur["instances"]]).reshape(-1, 4)
+        iou = iou_xywh(pb, cb)
+        for a in range(len(pb)):
+            b = int(iou[a].argmax()) if iou.shape[1] else -1
+            if b >= 0 and iou[a, b] > 0.5 and iou[:, b].argmax() == a:  # clearly the same person
+                assert prev["instances"][a]["track_id"] == cur["instances"][b]["track_id"]
+                continued += 1
+    assert continued >= 4  # at least one person followed through the whole clip
+    ids_per_frame = [{i["track_id"] for i in r["instances"]} for r in recs]
+    assert set.intersection(*ids_per_frame), "some id must be present in every frame"
+    for ids, r in zip(ids_per_frame, recs):  # ids are unique within a frame
+        assert len(ids) == len(r["instances"])
+
+
+def test_clip_mp4_is_complete_h264_with_every_frame(clip_run):
+    from pyramidpose.data.video import iter_frames, probe_video
+
+    out, _ = clip_run
+    mp4 = out / "street_5frames.mp4"
+    info = probe_video(mp4)
+    assert info.codec == "h264" and (info.width, info.height) == (960, 540)
+    assert info.fps == pytest.approx(5.0)
+    frames = list(iter_frames(mp4))
+    assert len(frames) == 5 == len(_records(out / "street_5frames.jsonl"))
+    # the overlay was drawn: the output differs from the source frames where people are
+    src = [f for _, _, f in iter_frames(CLIP)]
+    assert np.abs(frames[0][2].astype(int) - src[0].astype(int)).max() > 100
+    assert not list(out.glob(".*.tmp*")), "no temporary files left behind"
+
+
+def test_images_give_coco_results_and_overlays(tmp_path, pipeline_factory):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for name in ("000000165518.jpg", "000000434204.jpg"):
+        shutil.copy(SAMPLES / name, imgs / name)
+    from PIL import Image
+
+    Image.fromarray(np.full((240, 320, 3), 90, np.uint8)).save(imgs / "blank.png")  # nobody here
+    (imgs / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "out"
+    report = pipeline_factory(out, draw=True).run([str(imgs)])
+    results = json.loads((out / "results.json").read_text())
+    ids = {r["image_id"] for r in results}
+    assert 165518 in ids and "blank" not in ids
+    for r in results:
+        assert len(r["keypoints"]) == 51 and 0 <= r["score"] <= 1
+    assert (out / "000000165518_pose.png").is_file() and (out / "blank_pose.png").is_file()
+    assert report.images == 3
+    assert [Path(s).name for s, _ in report.skipped] == ["broken.jpg"]
+
+
+def test_globs_folders_and_missing_inputs(tmp_path):
+    images, videos, problems = collect_inputs(
+        [str(SAMPLES / "*.jpg"), str(SAMPLES), str(tmp_path / "nope.jpg"), str(tmp_path / "*.png")]
+    )
+    assert len(images) == 3 and videos == [CLIP]
+    assert {why for _, why in problems} == {"not found", "glob matched no files"}
+
+
+def test_nothing_usable_is_an_error(tmp_path, pipeline_factory):
+    with pytest.raises(DataError, match="no usable input"):
+        pipeline_factory(tmp_path).run([str(tmp_path / "missing.mp4")])
+
+
+def test_bad_videos_are_skipped_and_the_run_goes_on(tmp_path, pipeline_factory):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 1000)
+    out = tmp_path / "out"
+    report = pipeline_factory(out, max_frames=2).run([str(empty), str(junk), str(CLIP)])
+    assert sorted(Path(s).name for s, _ in report.skipped) == ["empty.mp4", "junk.mp4"]
+    assert len(_records(out / "street_5frames.jsonl")) == 2
+    assert not (out / "empty.jsonl").exists() and not (out / "empty.mp4").exists()
+
+
+def test_boxes_file_replaces_the_detector(tmp_path, pipeline_factory):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"image_id": 165518, "category_id": 1, "bbox": [240, 160, 200, 320], "score": 0.7}]))
+    out = tmp_path / "out"
+    report = pipeline_factory(out, boxes=str(boxes)).run([str(SAMPLES / "000000165518.jpg"), str(SAMPLES / "000000434204.jpg")])
+    results = json.loads((out / "results.json").read_text())
+    assert [r["image_id"] for r in results] == [165518]  # the other image has no boxes in the file
+    assert report.people == 1
