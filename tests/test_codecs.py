@@ -97,6 +97,15 @@ def test_gaussian_blur_keeps_maximum_and_peak() -> None:
     np.testing.assert_allclose(b.max(axis=(-2, -1)), hm.max(axis=(-2, -1)), rtol=1e-5)
     np.testing.assert_array_equal(get_heatmap_maximum(b)[0], get_heatmap_maximum(hm)[0])
     assert not np.allclose(b, hm)
+    # same as a plain zero-padded separable filter per heatmap (then max-rescaled)
+    import cv2
+    from scipy.ndimage import correlate1d
+
+    rnd = np.random.default_rng(7).random((3, 5, 20, 16)).astype(np.float32)
+    k = cv2.getGaussianKernel(11, 0).ravel()
+    ref = correlate1d(correlate1d(rnd, k, axis=-1, mode="constant"), k, axis=-2, mode="constant")
+    ref *= rnd.max(axis=(-2, -1), keepdims=True) / ref.max(axis=(-2, -1), keepdims=True)
+    np.testing.assert_allclose(gaussian_blur(rnd, 11), ref, atol=1e-5)
 
 
 def test_flip_back_numpy_matches_torch_and_shift() -> None:
