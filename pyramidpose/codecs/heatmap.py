@@ -30,7 +30,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.ndimage import correlate1d
 
 from pyramidpose.data.transforms import affine_points, get_affine_matrix
 
