@@ -1,0 +1,60 @@
+"""``pyramidpose train``: train or fine-tune a 2D pose model from a YAML config.
+
+Single process::
+
+    pyramidpose train configs/coco_mini_tiny.yaml --work-dir runs/tiny
+
+Data-parallel on N GPUs (or N CPU processes with gloo) of one machine::
+
+    torchrun --nproc_per_node N -m pyramidpose train CONFIG --work-dir DIR
+
+Multi-node: run the same command on every node with torchrun's ``--nnodes``, ``--node_rank``,
+``--master_addr`` and ``--master_port`` (or ``--rdzv_backend c10d --rdzv_endpoint HOST:PORT``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyramidpose train",
+        description="Train a top-down 2D pose model (ViTPose recipe) on a COCO-format dataset. "
+        "Launch with torchrun for DDP.",
+    )
+    p.add_argument("config", nargs="?", help="YAML config (optional with --resume: the run's own config is used)")
+    p.add_argument("--work-dir", required=True, help="output directory (checkpoints, metrics.csv, curves.png)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps in total")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue a run exactly from DIR/checkpoints/last.pt")
+    p.add_argument("--seed", type=int, default=None, help="override train.seed")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config field, e.g. --set optim.lr=1e-4 (repeatable; values are YAML)",
+    )  # fmt: skip
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from pyramidpose.errors import ConfigError
+    from pyramidpose.training.config import config_from_dict, load_config
+
+    if args.config is None:
+        if args.resume is None:
+            raise ConfigError("give a CONFIG file (or --resume DIR to continue a run with its own config)")
+        from pyramidpose.training.checkpoint import load_training_state
+        from pyramidpose.training.config import apply_overrides
+
+        values = load_training_state(args.resume)["config"]
+        cfg = config_from_dict(apply_overrides(values, args.overrides), values.get("base_dir", ""))
+    else:
+        cfg = load_config(args.config, args.overrides)
+    from pyramidpose.training.engine import train
+
+    result = train(cfg, args.work_dir, max_steps=args.max_steps, resume=args.resume, seed=args.seed)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({k: v for k, v in result.items()}, indent=1, default=str))
+    return 0
