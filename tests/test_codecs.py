@@ -145,3 +145,42 @@ def test_flip_test_exact_on_symmetric_input_udp() -> None:
     for left, right in COCO.flip_pairs:
         assert c[left, 0] + c[right, 0] == pytest.approx(HEATMAP[0] - 1, abs=1e-4)
         assert c[left, 1] == pytest.approx(c[right, 1], abs=1e-4)
+
+
+def _scalar_dark_udp(hm_log_pad: np.ndarray, x: int, y: int) -> np.ndarray:
+    """Reference Newton step for one keypoint on an edge-padded log heatmap (loop form)."""
+    f = lambda dx, dy: hm_log_pad[y + 1 + dy, x + 1 + dx]  # noqa: E731
+    g = np.array([0.5 * (f(1, 0) - f(-1, 0)), 0.5 * (f(0, 1) - f(0, -1))])
+    dxx = f(1, 0) - 2 * f(0, 0) + f(-1, 0)
+    dyy = f(0, 1) - 2 * f(0, 0) + f(0, -1)
+    dxy = 0.5 * (f(1, 1) - f(1, 0) - f(0, 1) + 2 * f(0, 0) - f(-1, 0) - f(0, -1) + f(-1, -1))
+    hess = np.array([[dxx, dxy], [dxy, dyy]]) + np.finfo(np.float32).eps * np.eye(2)
+    return np.array([x, y], float) - np.linalg.inv(hess) @ g
+
+
+def test_refinements_match_a_scalar_reference_on_arbitrary_heatmaps() -> None:
+    from pyramidpose.codecs import refine_dark, refine_dark_udp
+
+    rng = np.random.default_rng(8)
+    hm = rng.random((2, 4, 16, 12)).astype(np.float32) + 0.01
+    hm[0, 0, 0, 5] = 3.0  # maxima on the border too
+    hm[1, 2, 15, 11] = 3.0
+    coords, _ = get_heatmap_maximum(hm)
+    blurred = gaussian_blur(hm, 11)
+    out = refine_dark_udp(coords, hm, 11)
+    out_dark = refine_dark(coords, hm, 11)
+    for n in range(2):
+        for k in range(4):
+            x, y = (int(v) for v in coords[n, k])
+            pad = np.pad(np.log(np.clip(blurred[n, k].astype(np.float64), 1e-3, 50)), 1, mode="edge")
+            np.testing.assert_allclose(out[n, k], _scalar_dark_udp(pad, x, y), rtol=1e-4, atol=1e-4)
+            lg = np.log(np.maximum(blurred[n, k].astype(np.float64), 1e-10))
+            if 1 < x < 12 - 2 and 1 < y < 16 - 2:
+                g = np.array([0.5 * (lg[y, x + 1] - lg[y, x - 1]), 0.5 * (lg[y + 1, x] - lg[y - 1, x])])
+                dxx = 0.25 * (lg[y, x + 2] - 2 * lg[y, x] + lg[y, x - 2])
+                dyy = 0.25 * (lg[y + 2, x] - 2 * lg[y, x] + lg[y - 2, x])
+                dxy = 0.25 * (lg[y + 1, x + 1] - lg[y - 1, x + 1] - lg[y + 1, x - 1] + lg[y - 1, x - 1])
+                expect = np.array([x, y]) - np.linalg.solve([[dxx, dxy], [dxy, dyy]], g)
+            else:
+                expect = np.array([x, y], float)
+            np.testing.assert_allclose(out_dark[n, k], expect, rtol=1e-4, atol=1e-4)
