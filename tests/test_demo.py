@@ -16,7 +16,7 @@ def test_demo_writes_and_lists_everything(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     expected = [
-        "results.json", "000000165518_pose.png", "000000229358_pose.png", "000000434204_pose.png",
+        "results.json", "000000165518_pose.jpg", "000000229358_pose.jpg", "000000434204_pose.jpg",
         "street_5frames.jsonl", "street_5frames.mp4",
     ]  # fmt: skip
     for name in expected:

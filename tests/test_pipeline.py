@@ -113,7 +113,7 @@ def test_images_give_coco_results_and_overlays(tmp_path, pipeline_factory):
     assert 165518 in ids and "blank" not in ids
     for r in results:
         assert len(r["keypoints"]) == 51 and 0 <= r["score"] <= 1
-    assert (out / "000000165518_pose.png").is_file() and (out / "blank_pose.png").is_file()
+    assert (out / "000000165518_pose.jpg").is_file() and (out / "blank_pose.jpg").is_file()
     assert report.images == 3
     assert [Path(s).name for s, _ in report.skipped] == ["broken.jpg"]
 
@@ -151,3 +151,20 @@ def test_boxes_file_replaces_the_detector(tmp_path, pipeline_factory):
     results = json.loads((out / "results.json").read_text())
     assert [r["image_id"] for r in results] == [165518]  # the other image has no boxes in the file
     assert report.people == 1
+
+
+def test_predict_command_runs_the_pipeline_on_inputs(tmp_path, capsys):
+    from pyramidpose.cli import main
+
+    out = tmp_path / "pred"
+    code = main([
+        "predict", "--input", str(SAMPLES / "000000165518.jpg"), str(CLIP), "--out", str(out),
+        "--max-frames", "2", "--no-progress", "--preset", "fast",
+    ])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out / 'results.json'}" in printed and "1 images, 1 videos" in printed
+    assert len((out / "street_5frames.jsonl").read_text().splitlines()) == 2
+    # --out x.json names the results file; bad inputs are reported, exit code 2 when nothing is usable
+    assert main(["predict", "--input", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "r.json")]) == 2
+    assert "no usable input" in capsys.readouterr().err

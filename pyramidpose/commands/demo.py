@@ -2,7 +2,7 @@
 
 Runs person detection, BlazePose keypoints (weights inside the mediapipe wheel), tracking and
 smoothing on three bundled COCO photos and a 5-frame street clip, and writes everything under
-``./demo_out/`` (or ``--out``): ``results.json`` (COCO keypoint results), one ``*_pose.png``
+``./demo_out/`` (or ``--out``): ``results.json`` (COCO keypoint results), one ``*_pose.jpg``
 overlay per photo, ``street_5frames.jsonl`` and the annotated ``street_5frames.mp4``.
 """
 

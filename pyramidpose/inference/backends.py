@@ -97,20 +97,31 @@ class BlazePoseBackend:
 
 
 class ViTPoseBackend:
-    """A ViTPose(-pyramid) checkpoint through the top-down predictor."""
+    """A ViTPose(-pyramid) checkpoint through the top-down predictor.
 
-    name = "vitpose"
+    ``predictor_kwargs`` go to :class:`~pyramidpose.inference.topdown.TopDownPredictor`
+    (``flip_test``, ``decode``, ``batch_size``, ``precision``...).
+    """
 
-    def __init__(self, weights: str | os.PathLike[str], device: str | None = None, **predictor_kwargs) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike[str],
+        device: str | None = None,
+        dataset: int | str = 0,
+        **predictor_kwargs,
+    ) -> None:
         from pyramidpose import load_model
         from pyramidpose.inference.topdown import TopDownPredictor
 
-        model = load_model(weights, device=device) if device is not None else load_model(weights)
-        self.predictor = TopDownPredictor(model, **predictor_kwargs)
-        self.keypoint_set = getattr(self.predictor, "keypoint_set", "coco")
-        if not isinstance(self.keypoint_set, str):
-            self.keypoint_set = getattr(self.keypoint_set, "name", "coco")
-        self.name = f"vitpose:{os.path.basename(str(weights))}"
+        if device is None:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = load_model(weights, device=device, dataset=dataset)
+        self.predictor = TopDownPredictor(model, device=device, **predictor_kwargs)
+        ks = self.predictor.keypoint_set
+        self.keypoint_set = ks.name if ks is not None else "custom"
+        self.name = f"vitpose:{os.path.basename(str(weights).rstrip('/'))}"
 
     def predict(
         self, image: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray | None = None
@@ -123,9 +134,11 @@ def load_backend(
     device: str | None = None,
     preset: str = "accurate",
     num_threads: int = 2,
+    **vitpose_kwargs,
 ) -> PoseBackend:
     """The pose backend for ``--weights``: ``None``/``"blazepose"`` -> the embedded default,
-    anything else -> a ViTPose checkpoint (path or name :func:`pyramidpose.load_model` knows)."""
+    anything else -> a ViTPose checkpoint (any file or folder :func:`pyramidpose.load_model` reads;
+    ``vitpose_kwargs``: ``dataset`` and the predictor's options)."""
     if weights is None or str(weights).lower() in ("blazepose", "default", "embedded"):
         return BlazePoseBackend(preset=preset, num_threads=num_threads)
-    return ViTPoseBackend(weights, device=device)
+    return ViTPoseBackend(weights, device=device, **vitpose_kwargs)

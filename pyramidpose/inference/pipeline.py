@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pyramidpose.data.images import read_image
 from pyramidpose.data.video import DecodeReport, VideoWriter, is_video_path, iter_frames, probe_video
 from pyramidpose.errors import DataError, PyramidPoseError
 from pyramidpose.inference.results import PoseResult
 from pyramidpose.inference.smoothing import OneEuroConfig, TrackSmoother
 from pyramidpose.inference.tracking import PoseTracker
-from pyramidpose.utils.io import atomic_path, write_bytes_atomic, write_json_atomic
+from pyramidpose.utils.io import atomic_path, write_json_atomic
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -44,7 +45,9 @@ class PipelineConfig:
     track: bool = True
     smooth: bool = True
     one_euro: OneEuroConfig = field(default_factory=OneEuroConfig)
-    draw: bool = False  # overlay PNGs for images (videos always get an annotated MP4)
+    draw: bool = False  # overlay JPEGs for images (videos always get an annotated MP4)
+    draw_dir: Path | None = None  # where image overlays go (default: out_dir)
+    results_path: Path | None = None  # COCO results of the image set (default: out_dir/results.json)
     draw_threshold: float = 0.3  # keypoints below this score are not drawn
     video_stride: int = 1
     max_frames: int | None = None
@@ -52,6 +55,7 @@ class PipelineConfig:
     progress: bool = True
     device: str | None = None
     num_threads: int = 2
+    vitpose_options: dict = field(default_factory=dict)  # dataset + TopDownPredictor options
 
 
 @dataclass
@@ -123,27 +127,6 @@ def collect_inputs(specs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
     return images, videos, problems
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """RGB uint8 HxWx3 of an image file (EXIF-rotated); DataError when it cannot be read."""
-    try:
-        from pyramidpose.data.images import read_image as _read
-
-        return _read(path)
-    except ImportError:
-        pass
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise DataError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from None
-
-
 def image_id_for(path: Path) -> int | str:
     """COCO image id of a file: the number for COCO-style names (000000000139.jpg), else the stem."""
     return int(path.stem) if path.stem.isdigit() else path.stem
@@ -152,52 +135,16 @@ def image_id_for(path: Path) -> int | str:
 # -- drawing ----------------------------------------------------------------------------------------
 
 
-def draw_poses(
-    image: np.ndarray,
-    result: PoseResult,
-    track_ids: np.ndarray | None = None,
-    threshold: float = 0.3,
-) -> np.ndarray:
+def draw_frame(image: np.ndarray, result: PoseResult, track_ids: np.ndarray | None = None, threshold: float = 0.3) -> np.ndarray:
     """A copy of ``image`` with skeletons, boxes and (optional) track ids drawn."""
-    try:
-        from pyramidpose.viz.draw import draw_poses as _draw  # the shared skeleton renderer
+    from pyramidpose.viz.draw import draw_poses
 
-        canvas = _draw(image, result, threshold=threshold)
-    except (ImportError, TypeError):
-        canvas = _draw_skeletons(image, result, threshold)
-    if track_ids is not None and len(track_ids):
-        import cv2
-
-        canvas = np.ascontiguousarray(canvas)
-        for box, tid in zip(result.bboxes, track_ids):
-            x, y = int(box[0]), max(int(box[1]) - 4, 12)
-            colour = _id_colour(int(tid))
-            cv2.rectangle(canvas, (int(box[0]), int(box[1])), (int(box[0] + box[2]), int(box[1] + box[3])), colour, 1)
-            cv2.putText(canvas, f"id {int(tid)}", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-    return canvas
-
-
-def _id_colour(tid: int) -> tuple[int, int, int]:
-    rng = np.random.default_rng(tid * 7919 + 17)
-    return tuple(int(v) for v in rng.integers(60, 255, 3))
-
-
-def _draw_skeletons(image: np.ndarray, result: PoseResult, threshold: float) -> np.ndarray:
-    import cv2
-
-    from pyramidpose.skeletons import get_keypoint_set
-
-    kset = get_keypoint_set(result.keypoint_set)
-    canvas = np.ascontiguousarray(np.array(image, np.uint8, copy=True))
-    thick = max(1, round(max(image.shape[:2]) / 400))
-    for kp, ks in zip(result.keypoints, result.keypoint_scores):
-        for (a, b), col in zip(kset.limbs, kset.limb_colors):
-            if ks[a] >= threshold and ks[b] >= threshold:
-                cv2.line(canvas, tuple(int(v) for v in kp[a]), tuple(int(v) for v in kp[b]), col, thick + 1, cv2.LINE_AA)
-        for j, col in enumerate(kset.keypoint_colors):
-            if ks[j] >= threshold:
-                cv2.circle(canvas, tuple(int(v) for v in kp[j]), thick + 2, col, -1, cv2.LINE_AA)
-    return canvas
+    if len(result) == 0:  # nobody: the frame as it is
+        return np.array(image, np.uint8, copy=True)
+    return draw_poses(
+        image, result.keypoints, result.keypoint_scores, result.keypoint_set, threshold=threshold,
+        bboxes=result.bboxes, track_ids=track_ids,
+    )  # fmt: skip
 
 
 # -- the pipeline -----------------------------------------------------------------------------------
@@ -231,7 +178,7 @@ class Pipeline:
 
         self.config = config or PipelineConfig()
         c = self.config
-        self.backend = backend or load_backend(c.weights, c.device, c.image_preset, c.num_threads)
+        self.backend = backend or load_backend(c.weights, c.device, c.image_preset, c.num_threads, **c.vitpose_options)
         if video_backend is not None:
             self.video_backend = video_backend
         elif backend is None and (c.weights is None) and c.video_preset != c.image_preset:
@@ -288,12 +235,13 @@ class Pipeline:
             report.images += 1
             report.people += len(result)
             coco.extend(result.to_coco(image_id_for(path)))
-            if self.config.draw:
-                overlay = draw_poses(image, result, threshold=self.config.draw_threshold)
-                target = out_dir / f"{path.stem}_pose.png"
-                _save_png(target, overlay)
-                report.written.append(target)
-        target = out_dir / results_name
+            if self.config.draw or self.config.draw_dir:
+                from pyramidpose.viz.draw import save_image
+
+                overlay = draw_frame(image, result, threshold=self.config.draw_threshold)
+                target = Path(self.config.draw_dir or out_dir) / f"{path.stem}_pose.jpg"
+                report.written.append(save_image(target, overlay))
+        target = Path(self.config.results_path) if self.config.results_path else out_dir / results_name
         write_json_atomic(target, coco)
         report.written.insert(0, target)
         return target
@@ -344,7 +292,7 @@ class Pipeline:
                         result.track_ids = ids
                     prev_boxes, prev_scores = _boxes_from_result(result, rgb.shape), result.box_scores
                     fj.write(json.dumps(frame_record(index, t, result, ids)) + "\n")
-                    writer.write(draw_poses(rgb, result, ids, c.draw_threshold))
+                    writer.write(draw_frame(rgb, result, ids, c.draw_threshold))
                     frames += 1
                     report.people += len(result)
         except PyramidPoseError as exc:
@@ -404,13 +352,3 @@ def frame_record(index: int, time_s: float, result: PoseResult, ids: np.ndarray 
             }
         )
     return {"frame": int(index), "time": round(float(time_s), 4), "instances": instances}
-
-
-def _save_png(path: Path, rgb: np.ndarray) -> None:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(rgb, np.uint8)).save(buf, format="PNG")
-    write_bytes_atomic(path, buf.getvalue())
