@@ -222,8 +222,12 @@ def run_ablation(
         try:
             cfg = load_config(path, list(overrides))
             res.neck = _neck_label(cfg)
+            # build + measure first: a config whose model cannot be built fails before any training
+            res.stats = measure_model(cfg, latency_runs)
         except PyramidPoseError as exc:
-            res.status, res.error = "failed", str(exc)
+            res.status, res.error, cfg = "failed", str(exc), None
+        except Exception as exc:  # noqa: BLE001 - reported as a failed row
+            res.status, res.error, cfg = "failed", f"{type(exc).__name__}: {exc}", None
         variants.append((res, cfg))
 
     jobs = [(res, cfg, s) for res, cfg in variants if cfg is not None for s in seeds]
@@ -239,11 +243,6 @@ def run_ablation(
     for res, cfg in variants:
         if cfg is None:
             continue
-        try:
-            res.stats = measure_model(cfg, latency_runs)
-        except Exception as exc:
-            res.stats = {}
-            res.error = (res.error + "; " if res.error else "") + f"stats: {type(exc).__name__}: {exc}"
         n_ok = len(res.ok_runs())
         if n_ok == 0:
             res.status = "failed"
