@@ -152,3 +152,20 @@ def test_to_coco() -> None:
     assert out[1]["keypoints"] == [6.0, 7.0, 0.5, 8.0, 9.0, 0.5, 10.0, 11.0, 0.5]
     assert out[0]["score"] == pytest.approx(0.4)
     assert len(r.select(r.scores > 0.35)) == 1
+
+
+def test_unknown_layout_needs_keypoint_set_for_flip_but_runs_without() -> None:
+    from pyramidpose.errors import ConfigError
+    from pyramidpose.viz.draw import draw_result
+
+    model = BrightnessModel((64, 48), num_keypoints=5)
+    model.config.keypoint_set = "none"
+    with pytest.raises(ConfigError, match="flip"):
+        TopDownPredictor(model, flip_test=True)
+    img = _blob_image(80, 90, (40.2, 30.6), sigma=3.0)
+    res = TopDownPredictor(model, flip_test=False).predict(img, np.array([[20.0, 10.0, 40.0, 50.0]]))
+    assert res.keypoints.shape == (1, 5, 2) and res.keypoint_set == "none"
+    assert np.abs(res.keypoints[0] - [40.2, 30.6]).max() < 0.3
+    assert draw_result(img, res).shape == img.shape
+    with pytest.raises(ConfigError, match="17 keypoints"):
+        TopDownPredictor(model, keypoint_set="coco")

@@ -195,6 +195,13 @@ def run_image_set(
     from tqdm import tqdm
 
     say = report or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    if oks_nms_thr is not None:
+        ks = getattr(predictor, "keypoint_set", None)
+        if ks is None or ks.sigmas is None:
+            from pyramidpose.errors import ConfigError
+
+            name = getattr(ks, "name", "unknown")
+            raise ConfigError(f"OKS-NMS needs OKS sigmas, which keypoint set '{name}' does not define")
     summary = ImageSetSummary()
     draw = Path(draw_dir) if draw_dir is not None else None
     if total is None and hasattr(jobs, "__len__"):

@@ -127,8 +127,11 @@ class TopDownPredictor:
             ks: KeypointSet | None = keypoint_set
         elif keypoint_set is not None:
             ks = get_keypoint_set(keypoint_set)
-        elif getattr(cfg, "keypoint_set", None):
-            ks = get_keypoint_set(cfg.keypoint_set)
+        elif getattr(cfg, "keypoint_set", None) not in (None, "", "none"):
+            try:
+                ks = get_keypoint_set(cfg.keypoint_set)
+            except KeyError as e:
+                raise ConfigError(f"the model's keypoint set is unknown ({e}); pass keypoint_set=") from None
         else:
             ks = get_keypoint_set("coco") if getattr(cfg, "num_keypoints", 17) == 17 else None
         k_model = getattr(cfg, "num_keypoints", None)
@@ -137,7 +140,10 @@ class TopDownPredictor:
                 f"keypoint set '{ks.name}' has {ks.num_keypoints} keypoints but the model predicts {k_model}"
             )
         if ks is None and self.flip_test:
-            raise ConfigError("flip test needs the keypoint set (for its flip pairs); pass keypoint_set=")
+            raise ConfigError(
+                "the model's keypoint layout is unknown and the flip test needs its flip pairs: pass "
+                "keypoint_set= (see pyramidpose.skeletons) or flip_test=False"
+            )
         self.keypoint_set = ks
         codec = getattr(cfg, "codec", None)
         if codec in ("udp", "msra") and (codec == "udp") != self.udp:
@@ -196,7 +202,7 @@ class TopDownPredictor:
         )  # fmt: skip
 
     def _finish(self, p: _Pending) -> PoseResult:
-        name = self.keypoint_set.name if self.keypoint_set is not None else "custom"
+        name = self.keypoint_set.name if self.keypoint_set is not None else "none"
         if not p.heatmaps:
             k = self.keypoint_set.num_keypoints if self.keypoint_set is not None else 0
             return PoseResult.empty(k, name, p.skipped)

@@ -23,6 +23,16 @@ def _track_color(track_id: int) -> tuple[int, int, int]:
     return int(r), int(g), int(b)
 
 
+def _layout(keypoint_set: str | KeypointSet, k: int) -> KeypointSet:
+    """The named layout, or joints without limbs when the name is unknown (e.g. ``"none"``)."""
+    if isinstance(keypoint_set, KeypointSet):
+        return keypoint_set
+    try:
+        return get_keypoint_set(keypoint_set)
+    except KeyError:
+        return KeypointSet(str(keypoint_set), tuple(f"kp{i}" for i in range(k)), (), None, ())
+
+
 def draw_poses(
     image: np.ndarray,
     keypoints: np.ndarray,
@@ -48,12 +58,12 @@ def draw_poses(
         labels: optional text per person (drawn above the box, after the track id).
         radius, thickness: joint radius and limb width in pixels (default: from the image size).
     """
-    ks = keypoint_set if isinstance(keypoint_set, KeypointSet) else get_keypoint_set(keypoint_set)
     canvas = np.ascontiguousarray(np.array(image, dtype=np.uint8, copy=True))
     kp = np.asarray(keypoints, dtype=np.float64)
     if kp.ndim == 2:
         kp = kp[None]
     n = kp.shape[0]
+    ks = _layout(keypoint_set, kp.shape[1])
     sc = np.ones(kp.shape[:2]) if keypoint_scores is None else np.asarray(keypoint_scores).reshape(n, -1)
     size = max(canvas.shape[:2])
     r = radius if radius is not None else max(2, round(size / 250))
