@@ -19,7 +19,7 @@ import numpy as np
 
 from pyramidpose.geometry.cameras import _is_torch, _lib, undistort
 
-__all__ = ["triangulate_dlt", "triangulate_ransac", "reprojection_errors", "project_with_P"]
+__all__ = ["triangulate_dlt", "triangulate_batched", "triangulate_ransac", "reprojection_errors", "project_with_P"]
 
 
 def project_with_P(X: Any, P: Any) -> Any:
@@ -135,3 +135,31 @@ def triangulate_ransac(
         best_in[:, better] = inl[:, better]
     X = triangulate_dlt(pts, P, w * best_in)
     return X, best_in
+
+
+def triangulate_batched(points2d: Any, P: Any, weights: Any | None = None) -> Any:
+    """Batched DLT with per-sample cameras: ``points2d [B, V, N, 2]``, ``P [B, V, 3, 4]``,
+    ``weights [B, V, N]`` -> ``X [B, N, 3]`` (numpy or torch; torch is differentiable)."""
+    lib = _lib(points2d)
+    B, V, N = points2d.shape[:3]
+    if weights is None:
+        weights = lib.ones_like(points2d[..., 0])
+    u, v = points2d[..., 0:1], points2d[..., 1:2]  # [B, V, N, 1]
+    P1, P2, P3 = P[:, :, None, 0, :], P[:, :, None, 1, :], P[:, :, None, 2, :]  # [B, V, 1, 4]
+    r1, r2 = u * P3 - P1, v * P3 - P2  # [B, V, N, 4]
+    if lib is np:
+        r1 = r1 / (np.linalg.norm(r1, axis=-1, keepdims=True) + 1e-12)
+        r2 = r2 / (np.linalg.norm(r2, axis=-1, keepdims=True) + 1e-12)
+    else:
+        r1 = r1 / (r1.norm(dim=-1, keepdim=True) + 1e-12)
+        r2 = r2 / (r2.norm(dim=-1, keepdim=True) + 1e-12)
+    w = weights[..., None]
+    A = lib.stack([r1 * w, r2 * w], 2)  # [B, V, 2, N, 4]
+    if lib is np:
+        A = np.transpose(A.reshape(B, 2 * V, N, 4), (0, 2, 1, 3))
+        _, _, vh = np.linalg.svd(A)
+    else:
+        A = A.reshape(B, 2 * V, N, 4).permute(0, 2, 1, 3)
+        _, _, vh = lib.linalg.svd(A, full_matrices=False)
+    Xh = vh[..., -1, :]
+    return Xh[..., :3] / Xh[..., 3:4]

@@ -1,0 +1,264 @@
+"""Lift 2D tracks written by the video pipeline (JSON lines) to 3D, and render a 3D animation.
+
+Input: one JSON record per frame ``{frame, time, instances: [{track_id, bbox, keypoints (17 x 2),
+keypoint_scores, score}]}`` with COCO-17 keypoints in pixels.
+
+Normalisation: the lifter was trained on 2D normalised by image size (1000 x 1000 virtual images).
+With ``width``/``height`` known the keypoints are normalised by them. Otherwise (image size
+unknown) each track gets a static virtual image: its keypoints are shifted so the track's median
+keypoint-box centre is the image centre, and scaled so its median keypoint-box height is
+:data:`TRAIN_HEIGHT_RATIO` of the image width (the median in the training distribution).
+
+Frame rate: the lifter works at the fps it was trained at (30); tracks with ``time`` stamps are
+resampled to that rate (linear), lifted, and sampled back at the original frames. Gaps in a track
+are linearly interpolated in 2D before lifting; only observed frames are written.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pyramidpose.errors import DataError
+from pyramidpose.models.lifting import TemporalLifter, normalize_screen
+from pyramidpose.skeletons import H36M
+
+__all__ = ["Track", "read_tracks", "lift_tracks", "render_animation", "TRAIN_HEIGHT_RATIO", "coco_to_h36m_2d"]
+
+# median (keypoint-box height / image width) of training pairs; measured with
+# benchmarks/lift_table.py --measure-height-ratio (virtual cameras f 700-1500 px, 3.5-8 m, 1000 px)
+TRAIN_HEIGHT_RATIO = 0.32
+
+
+@dataclass
+class Track:
+    track_id: int | str
+    frames: list[int] = field(default_factory=list)
+    times: list[float | None] = field(default_factory=list)
+    keypoints: list[np.ndarray] = field(default_factory=list)  # each [17, 2]
+    scores: list[np.ndarray] = field(default_factory=list)
+
+
+def read_tracks(path: str | os.PathLike[str]) -> tuple[list[Track], list[str]]:
+    """Parse a predictions JSONL file into tracks; bad lines/instances are skipped and reported
+    (second return value), a file with no usable instance raises :class:`DataError`."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read predictions ({e.strerror or e}).") from None
+    tracks: dict = {}
+    problems: list[str] = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            frame = int(rec["frame"])
+            time = rec.get("time")
+            instances = rec.get("instances", [])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            problems.append(f"{path}:{i}: skipped, not a frame record ({e})")
+            continue
+        for k, inst in enumerate(instances):
+            try:
+                kp = np.asarray(inst["keypoints"], dtype=np.float64)
+                if kp.shape != (17, 2) and not (kp.ndim == 2 and kp.shape[0] == 17 and kp.shape[1] >= 2):
+                    raise ValueError(f"keypoints shape {kp.shape}, expected 17 x 2 (COCO-17)")
+                kp = kp[:, :2]
+                sc = np.asarray(inst.get("keypoint_scores", np.ones(17)), dtype=np.float64).reshape(17)
+                tid = inst.get("track_id")
+                tid = f"frame{frame}_{k}" if tid is None else tid
+            except (KeyError, TypeError, ValueError) as e:
+                problems.append(f"{path}:{i}: instance {k} skipped ({e})")
+                continue
+            if not np.isfinite(kp).all():
+                problems.append(f"{path}:{i}: instance {k} skipped (non-finite keypoints)")
+                continue
+            t = tracks.setdefault(tid, Track(tid))
+            t.frames.append(frame)
+            t.times.append(None if time is None else float(time))
+            t.keypoints.append(kp)
+            t.scores.append(sc)
+    if not tracks:
+        raise DataError(f"{path}: no usable instances (need JSON lines with frame and instances[].keypoints).")
+    return list(tracks.values()), problems
+
+
+def coco_to_h36m_2d(kp: np.ndarray) -> np.ndarray:
+    """Approximate H36M-17 2D joints from COCO-17 ``[..., 17, 2]`` (pelvis = hip midpoint, thorax =
+    shoulder midpoint, neck = nose, head = eye midpoint pushed up, spine = torso midpoint). For
+    drawing and for lifters trained on H36M-layout input."""
+    c = kp
+    hip = (c[..., 11, :] + c[..., 12, :]) / 2
+    sh = (c[..., 5, :] + c[..., 6, :]) / 2
+    eyes = (c[..., 1, :] + c[..., 2, :]) / 2
+    head = eyes + (eyes - sh) * 0.3
+    out = [hip, c[..., 12, :], c[..., 14, :], c[..., 16, :], c[..., 11, :], c[..., 13, :], c[..., 15, :],
+           (hip + sh) / 2, sh, c[..., 0, :], head, c[..., 5, :], c[..., 7, :], c[..., 9, :], c[..., 6, :],
+           c[..., 8, :], c[..., 10, :]]  # fmt: skip
+    return np.stack(out, -2)
+
+
+def _normalise_track(kp: np.ndarray, width: float | None, height: float | None) -> tuple[np.ndarray, dict]:
+    if width and height:
+        return normalize_screen(kp, width, height), {"mode": "image", "width": width, "height": height}
+    lo, hi = kp.min(1), kp.max(1)
+    hgt = float(np.median(hi[:, 1] - lo[:, 1]))
+    centre = np.median((lo + hi) / 2, axis=0)
+    if hgt <= 1e-6:
+        raise DataError("a track has zero keypoint height; cannot normalise it without --width/--height")
+    w = hgt / TRAIN_HEIGHT_RATIO
+    shifted = kp - centre + w / 2
+    return normalize_screen(shifted, w, w), {"mode": "track", "virtual_width": w, "centre": centre.tolist()}
+
+
+def _fill_gaps(frames: np.ndarray, kp: np.ndarray, times: np.ndarray | None) -> tuple:
+    """Contiguous frame range with linear interpolation of 2D over gaps; returns (all_frames, kp, t)."""
+    full = np.arange(frames.min(), frames.max() + 1)
+    flat = kp.reshape(len(frames), -1)
+    out = np.stack([np.interp(full, frames, flat[:, j]) for j in range(flat.shape[1])], 1)
+    t = None if times is None else np.interp(full, frames, times)
+    return full, out.reshape(len(full), *kp.shape[1:]), t
+
+
+@torch.no_grad()
+def lift_tracks(model: torch.nn.Module, tracks: list[Track], *, model_fps: float = 30.0, width: float | None = None,
+                height: float | None = None, min_frames: int = 1) -> tuple[list[dict], list[str]]:
+    """3D (root-relative H36M-17, camera frame, meters) for each track with >= ``min_frames``
+    frames. Returns ``(results, problems)``; a failing track is skipped and reported."""
+    device = next(model.parameters()).device
+    results, problems = [], []
+    for tr in tracks:
+        try:
+            order = np.argsort(tr.frames)
+            frames = np.asarray(tr.frames)[order]
+            if len(np.unique(frames)) != len(frames):
+                raise DataError("the same track appears twice in one frame")
+            kp = np.stack(tr.keypoints)[order]
+            times = None if any(t is None for t in tr.times) else np.asarray(tr.times, dtype=np.float64)[order]
+            if len(frames) < min_frames:
+                continue
+            full, kp_full, t_full = _fill_gaps(frames, kp, times)
+            x, norm = _normalise_track(kp_full, width, height)
+            src_fps = None
+            if t_full is not None and len(t_full) > 1:
+                dt = np.median(np.diff(t_full))
+                src_fps = 1.0 / dt if dt > 0 else None
+            if src_fps and abs(src_fps - model_fps) > 0.5:
+                n = int(np.floor((t_full[-1] - t_full[0]) * model_fps)) + 1
+                tq = t_full[0] + np.arange(n) / model_fps
+                flat = x.reshape(len(x), -1)
+                xr = np.stack([np.interp(tq, t_full, flat[:, j]) for j in range(flat.shape[1])], 1).reshape(n, 17, 2)
+            else:
+                tq, xr = None, x
+            xt = torch.as_tensor(xr, dtype=torch.float32, device=device)
+            y = model.lift_sequence(xt) if isinstance(model, TemporalLifter) else model(xt)
+            y = y.float().cpu().numpy()
+            if tq is not None:  # back to the track's own frames
+                flat = y.reshape(len(y), -1)
+                y = np.stack([np.interp(t_full, tq, flat[:, j]) for j in range(flat.shape[1])], 1).reshape(-1, 17, 3)
+            keep = np.isin(full, frames)
+            results.append({
+                "track_id": tr.track_id,
+                "frames": full[keep].tolist(),
+                "times": None if t_full is None else t_full[keep].round(6).tolist(),
+                "keypoints3d": np.round(y[keep], 5).tolist(),
+                "keypoints2d": kp.round(2).tolist(),
+                "normalisation": norm,
+                "source_fps": src_fps,
+            })  # fmt: skip
+        except (DataError, ValueError) as e:
+            problems.append(f"track {tr.track_id}: skipped ({e})")
+    return results, problems
+
+
+def _frames_png(results: list[dict], size: int = 480) -> tuple[list[int], list[np.ndarray]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    all_frames = sorted({f for r in results for f in r["frames"]})
+    per = [dict(zip(r["frames"], np.asarray(r["keypoints3d"]))) for r in results]
+    images = []
+    fig = plt.figure(figsize=(size / 100, size / 100), dpi=100)
+    ax = fig.add_subplot(projection="3d")
+    spacing = 1.2
+    for f in all_frames:
+        ax.cla()
+        for k, poses in enumerate(per):
+            if f not in poses:
+                continue
+            p = poses[f]
+            # camera frame (x right, y down, z forward) -> plot (x, z, -y) so up is up
+            X, Y, Z = p[:, 0] + (k - (len(per) - 1) / 2) * spacing, p[:, 2], -p[:, 1]
+            for (a, b), col in zip(H36M.limbs, H36M.limb_colors):
+                ax.plot([X[a], X[b]], [Y[a], Y[b]], [Z[a], Z[b]], color=np.asarray(col) / 255, lw=2)
+            ax.text(X[10], Y[10], Z[10] + 0.15, str(results[k]["track_id"]), fontsize=7)
+        half = max(1.0, spacing * len(per) / 2)
+        ax.set_xlim(-half, half)
+        ax.set_ylim(-1, 1)
+        ax.set_zlim(-1, 1)
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("depth (m)")
+        ax.set_zlabel("up (m)")
+        ax.set_title(f"frame {f}", fontsize=9)
+        ax.view_init(elev=15, azim=-70)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        buf.seek(0)
+        from PIL import Image
+
+        images.append(np.asarray(Image.open(buf).convert("RGB")))
+    plt.close(fig)
+    return all_frames, images
+
+
+def render_animation(results: list[dict], path: str | os.PathLike[str], fps: float = 10.0) -> Path:
+    """Render all tracks' 3D skeletons per frame to ``path`` (``.mp4`` via PyAV, ``.gif`` via
+    Pillow), atomically. MP4 falls back to GIF (same stem) if no H.264/MPEG-4 encoder works."""
+    from pyramidpose.utils.io import atomic_path
+
+    path = Path(path)
+    _, images = _frames_png(results)
+    if not images:
+        raise DataError("nothing to render: no lifted frames")
+    if path.suffix.lower() == ".mp4":
+        try:
+            import av
+
+            with atomic_path(path) as tmp:
+                with av.open(str(tmp), mode="w", format="mp4") as out:
+                    for codec in ("libx264", "h264", "mpeg4"):
+                        try:
+                            stream = out.add_stream(codec, rate=max(1, int(round(fps))))
+                            break
+                        except Exception:  # noqa: BLE001 - codec availability varies by build
+                            continue
+                    else:
+                        raise RuntimeError("no MP4 encoder")
+                    stream.width, stream.height = images[0].shape[1] // 2 * 2, images[0].shape[0] // 2 * 2
+                    stream.pix_fmt = "yuv420p"
+                    for im in images:
+                        frame = av.VideoFrame.from_ndarray(im[: stream.height, : stream.width], format="rgb24")
+                        for pkt in stream.encode(frame):
+                            out.mux(pkt)
+                    for pkt in stream.encode():
+                        out.mux(pkt)
+            return path
+        except Exception:  # noqa: BLE001 - fall back to GIF below
+            path = path.with_suffix(".gif")
+    from PIL import Image
+
+    frames = [Image.fromarray(im) for im in images]
+    with atomic_path(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=int(1000 / max(fps, 1e-3)), loop=0)  # fmt: skip
+    return path
