@@ -119,7 +119,7 @@ def test_bf16_close_to_fp32() -> None:
 def test_vitpose_tiny_runs_end_to_end() -> None:
     import pyramidpose
 
-    model = pyramidpose.create_model("vitpose-tiny", num_keypoints=17, input_size=(256, 192))
+    model = pyramidpose.create_model("vitpose-tiny", num_keypoints=17, input_size=(128, 96))
     model.eval()
     img = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     boxes = np.array([[20, 30, 100, 180], [150, 40, 120, 150]], float)

@@ -139,3 +139,23 @@ def test_half_body_box() -> None:
     vis[:] = 0
     vis[5] = 1
     assert half_body_box(kp, vis, COCO, 0.75, rng) is None
+
+
+def test_udp_geometry_matches_the_transformers_vitpose_reference() -> None:
+    """Box -> centre/scale, the UDP warp and the UDP back-mapping agree with transformers' port of
+    MMPose's code (``scale / 200`` convention there; its UDP rotation has the opposite sign)."""
+    ref = pytest.importorskip("transformers.models.vitpose.image_processing_pil_vitpose")
+    from pyramidpose.codecs import heatmap_to_image
+
+    box = [37.2, 55.9, 81.3, 190.4]
+    c_ref, s_ref = ref.box_to_center_and_scale(box, image_width=192, image_height=256)
+    c, s = box_to_center_scale(box, 192 / 256)
+    np.testing.assert_allclose(c, c_ref, rtol=1e-6)
+    np.testing.assert_allclose(s, s_ref * 200.0, rtol=1e-6)
+    for rot in (0.0, 17.0):
+        m_ref = ref.get_warp_matrix(-rot, c * 2.0, np.array([192, 256]) - 1.0, s)
+        np.testing.assert_allclose(get_affine_matrix(c, s, (192, 256), rot, udp=True), m_ref, rtol=1e-5, atol=1e-4)
+    coords = np.random.default_rng(0).uniform(0, 47, (17, 2))
+    back_ref = ref.transform_preds(coords, c_ref, s_ref, output_size=[64, 48])
+    back = heatmap_to_image(coords[None], c[None], s[None], (48, 64), udp=True)[0]
+    np.testing.assert_allclose(back, back_ref, rtol=1e-5, atol=1e-3)
