@@ -184,3 +184,20 @@ def test_refinements_match_a_scalar_reference_on_arbitrary_heatmaps() -> None:
             else:
                 expect = np.array([x, y], float)
             np.testing.assert_allclose(out_dark[n, k], expect, rtol=1e-4, atol=1e-4)
+
+
+def test_udp_combined_target_round_trip() -> None:
+    from pyramidpose.codecs import decode_udp_combined, encode_udp_combined
+
+    kp = _random_keypoints(8, 9)
+    vis = np.ones((8, 17))
+    vis[0, 3] = 0
+    t, w = encode_udp_combined(kp, vis, INPUT, HEATMAP)
+    assert t.shape == (8, 17, 3, 64, 48) and w[0, 3] == 0 and t[0, 3].max() == 0
+    coords, maxvals = decode_udp_combined(t)
+    to_hm = (np.array(HEATMAP) - 1) / (np.array(INPUT) - 1)
+    ok = vis > 0
+    assert np.abs(coords / to_hm - kp)[ok].max() < 1e-3  # the offsets carry the exact position
+    assert (maxvals[ok] > 0.2).all()  # maxima of the blurred disc (not rescaled, as in MMPose)
+    with pytest.raises(ValueError):
+        decode_udp_combined(t.reshape(8, 51, 64, 48))

@@ -3,8 +3,10 @@
 from pyramidpose.codecs.heatmap import (
     DECODE_METHODS,
     decode_heatmaps,
+    decode_udp_combined,
     encode_msra,
     encode_udp,
+    encode_udp_combined,
     flip_heatmaps_back,
     gaussian_blur,
     get_heatmap_maximum,
@@ -17,7 +19,7 @@ from pyramidpose.codecs.heatmap import (
 )
 
 __all__ = [
-    "DECODE_METHODS", "decode_heatmaps", "encode_msra", "encode_udp", "flip_heatmaps_back", "gaussian_blur",
+    "DECODE_METHODS", "decode_heatmaps", "decode_udp_combined", "encode_udp_combined", "encode_msra", "encode_udp", "flip_heatmaps_back", "gaussian_blur",
     "get_heatmap_maximum", "heatmap_to_image", "image_to_input", "is_udp", "refine_dark", "refine_dark_udp",
     "refine_quarter",
 ]  # fmt: skip

@@ -140,6 +140,57 @@ def encode_udp(
     return (hm[0], wt[0]) if single else (hm, wt)
 
 
+def encode_udp_combined(
+    keypoints: np.ndarray,
+    visible: np.ndarray | None,
+    input_size: tuple[int, int],
+    heatmap_size: tuple[int, int],
+    radius_factor: float = 0.0546875,
+) -> tuple[np.ndarray, np.ndarray]:
+    """UDP's combined classification + offset target (Huang et al. 2020, "CombinedTarget").
+
+    Per keypoint three maps: a binary disc of radius ``r = radius_factor * max(W, H)`` around the
+    keypoint, and the x / y offsets ``(mu - p) / r`` from every pixel ``p`` to the keypoint. Returns
+    ``targets (K, 3, H, W)`` / ``(N, K, 3, H, W)`` and weights (0 for invisible keypoints, whose maps are 0).
+    ViTPose itself trains with the Gaussian :func:`encode_udp`; this is the UDP paper's alternative.
+    """
+    kp, vis, single = _as_batch(keypoints, visible)
+    w, h = heatmap_size
+    scale = (np.asarray(heatmap_size, np.float64) - 1) / (np.asarray(input_size, np.float64) - 1)
+    mu = kp * scale
+    radius = radius_factor * max(w, h)
+    ox = (mu[..., 0, None, None] - np.arange(w)[None, :]) / radius  # (N, K, 1, W)
+    oy = (mu[..., 1, None, None] - np.arange(h)[:, None]) / radius  # (N, K, H, 1)
+    ox, oy = np.broadcast_arrays(ox, oy)
+    cls = (ox**2 + oy**2 <= 1).astype(np.float64)
+    weights = (vis > 0).astype(np.float32)
+    out = np.stack([cls, ox, oy], axis=2) * weights[..., None, None, None]
+    out = out.astype(np.float32)
+    return (out[0], weights[0]) if single else (out, weights)
+
+
+def decode_udp_combined(
+    targets: np.ndarray, blur_kernel: int = 11, radius_factor: float = 0.0546875
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode combined targets ``(..., K, 3, H, W)``: arg-max of the blurred classification map plus the
+    predicted offset at that pixel. A network's ``3K`` channels (classification, x, y per keypoint, as
+    in MMPose) reshape to this with ``.reshape(..., K, 3, H, W)``. Returns heatmap coordinates (UDP
+    geometry) and the classification maxima."""
+    t = np.asarray(targets, dtype=np.float32)
+    if t.ndim < 4 or t.shape[-3] != 3:
+        raise ValueError(f"combined targets must have shape (..., K, 3, H, W), got {t.shape}")
+    h, w = t.shape[-2:]
+    ks = 2 * blur_kernel + 1
+    cls = t[..., 0, :, :]
+    flat = np.ascontiguousarray(cls.reshape(-1, h, w))
+    blurred = np.stack([cv2.GaussianBlur(m, (ks, ks), 0) for m in flat]).reshape(cls.shape)
+    coords, maxvals = get_heatmap_maximum(blurred)
+    x, y = coords[..., 0].astype(np.int64), coords[..., 1].astype(np.int64)
+    radius = radius_factor * max(w, h)
+    coords = coords + radius * np.stack([_gather(t[..., 1, :, :], x, y), _gather(t[..., 2, :, :], x, y)], -1)
+    return coords.astype(np.float32), maxvals
+
+
 # ---------------------------------------------------------------------------------------------
 # Decoding
 # ---------------------------------------------------------------------------------------------
