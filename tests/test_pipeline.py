@@ -168,3 +168,27 @@ def test_predict_command_runs_the_pipeline_on_inputs(tmp_path, capsys):
     # --out x.json names the results file; bad inputs are reported, exit code 2 when nothing is usable
     assert main(["predict", "--input", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "r.json")]) == 2
     assert "no usable input" in capsys.readouterr().err
+
+
+def test_video_detect_every_follows_people_between_detections(tmp_path, pipeline_factory):
+    out = tmp_path / "every5"
+    pipeline_factory(out, detect_every=5).run([str(CLIP)])
+    recs = _records(out / "street_5frames.jsonl")
+    assert len(recs) == 5
+    first = {i["track_id"] for i in recs[0]["instances"]}
+    assert first
+    for r in recs[1:]:  # frames 1-4 run no detector: the same people are followed
+        assert {i["track_id"] for i in r["instances"]} <= first
+        assert len(r["instances"]) >= 1
+
+
+def test_images_from_annotation_file_limits_the_set(tmp_path, pipeline_factory):
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps({"images": [{"id": 165518, "file_name": "000000165518.jpg"}]}))
+    from pyramidpose.inference.pipeline import coco_file_names
+
+    out = tmp_path / "out"
+    report = pipeline_factory(out).run([str(SAMPLES)], only_names=coco_file_names(ann))
+    assert report.images == 1 and report.videos == []
+    with pytest.raises(DataError, match="not a COCO annotation file"):
+        coco_file_names(tmp_path / "out" / "results.json")

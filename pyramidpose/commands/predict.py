@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--input", "-i", nargs="+", action="extend", default=[], metavar="PATH",
         help="images, folders, glob patterns (quote them) and videos",
     )  # fmt: skip
+    pipe.add_argument(
+        "--images-from", metavar="ANNOTATIONS.json", default=None,
+        help="only the images a COCO annotation file lists (e.g. to evaluate detector boxes on its images)",
+    )  # fmt: skip
     pipe.add_argument("--detector", choices=("blazepose", "hog"), default="blazepose", help="person detector without --boxes")
     pipe.add_argument(
         "--preset", choices=("accurate", "balanced", "fast"), default="accurate",
@@ -118,7 +122,12 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         results_path=results_path,
     )  # fmt: skip
     pipeline = Pipeline(config)
-    report = pipeline.run(inputs)
+    only = None
+    if args.images_from:
+        from pyramidpose.inference.pipeline import coco_file_names
+
+        only = coco_file_names(args.images_from)
+    report = pipeline.run(inputs, only_names=only)
     for line in report.lines():
         print(line, file=sys.stderr if line.startswith("skipped") else sys.stdout)
     print(

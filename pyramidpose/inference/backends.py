@@ -96,6 +96,58 @@ class BlazePoseBackend:
         )
 
 
+    # -- video: reuse the detector's landmarks and follow people MediaPipe-style -----------------
+    def result_from_landmarks(
+        self, landmarks: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], boxes: np.ndarray,
+        box_scores: np.ndarray, shape: tuple[int, ...],
+    ) -> PoseResult:
+        """A PoseResult from raw BlazePose outputs (one (xy39, vis, pres, flag) per box)."""
+        from pyramidpose.inference.blazepose import BLAZEPOSE_TO_COCO
+
+        if not landmarks:
+            return PoseResult.empty(17, "coco")
+        xy = np.stack([lm[0] for lm in landmarks])
+        vis = np.stack([lm[1] for lm in landmarks])
+        flag = np.array([lm[3] for lm in landmarks], np.float64)
+        clipped, _ = _clip_boxes(boxes, shape)
+        bs = np.asarray(box_scores, np.float64).reshape(-1)
+        return PoseResult(
+            keypoints=xy[:, BLAZEPOSE_TO_COCO].astype(np.float32),
+            keypoint_scores=vis[:, BLAZEPOSE_TO_COCO].astype(np.float32),
+            bboxes=clipped.astype(np.float32),
+            box_scores=bs.astype(np.float32),
+            scores=(flag * np.minimum(bs, 1.0) if len(bs) == len(flag) else flag).astype(np.float32),
+            keypoint_set="coco",
+            box_indices=np.arange(len(landmarks), dtype=np.int64),
+        )
+
+    def follow(
+        self, image: np.ndarray, landmarks: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]],
+        min_flag: float = 0.5,
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], np.ndarray]:
+        """MediaPipe's tracking step: each person's next crop is the alignment ROI of its previous
+        landmarks (one network pass per person, no detector). Returns the new raw landmarks of the
+        people still found (pose flag >= ``min_flag``) and their boxes."""
+        from pyramidpose.inference.blazepose import ABOVE_HEAD, HIP_CENTER, roi_from_alignment
+        from pyramidpose.inference.detectors import _box_from_landmarks
+
+        lm = self.landmarker
+        out, boxes = [], []
+        for xy, *_ in landmarks:
+            roi = roi_from_alignment(xy[HIP_CENTER], xy[ABOVE_HEAD], lm.align_scale)
+            if not np.isfinite([roi.cx, roi.cy, roi.size]).all() or roi.size < 4:
+                continue
+            new = lm.predict_roi(image, roi)
+            if new[3] < min_flag:
+                continue
+            box = _box_from_landmarks(new[0], new[1], image.shape)
+            if box is None:
+                continue
+            out.append(new)
+            boxes.append(box)
+        return out, np.asarray(boxes, np.float64).reshape(-1, 4)
+
+
 class ViTPoseBackend:
     """A ViTPose(-pyramid) checkpoint through the top-down predictor.
 

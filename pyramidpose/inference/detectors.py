@@ -269,6 +269,10 @@ class BlazePoseDetector:
         return weighted_nms(b, p, s, 0.3)
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Person boxes (N, 4) xywh and scores (N,). With ``refine`` the BlazePose landmarks behind
+        each box are kept in :attr:`last_landmarks` (image coordinates), so a BlazePose pose
+        backend can reuse them instead of running the landmark model again."""
+        self.last_landmarks: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:
             return _empty()
@@ -278,10 +282,11 @@ class BlazePoseDetector:
             return _empty()
         boxes = []
         keep_scores = []
+        landmarks = []
         for p, s in zip(pts, scores):
             roi = roi_from_alignment(p[0], p[1], 1.25)
             if self.refine:
-                xy, vis, _, flag = self.landmarker._predict_box(small, roi)
+                xy, vis, pres, flag = self.landmarker._predict_box(small, roi)
                 if flag < self.min_pose_flag:
                     continue
                 box = _box_from_landmarks(xy, vis, small.shape)
@@ -289,6 +294,7 @@ class BlazePoseDetector:
                     continue
                 boxes.append(box)
                 keep_scores.append(float(s) * flag)
+                landmarks.append((xy / scale, vis, pres, flag))
             else:
                 r = roi.size / 2.0 / 1.25
                 boxes.append([roi.cx - r, roi.cy - r, 2 * r, 2 * r])
@@ -298,6 +304,8 @@ class BlazePoseDetector:
         boxes_a = np.asarray(boxes, np.float64)
         scores_a = np.asarray(keep_scores, np.float64)
         keep = nms(boxes_a, scores_a, self.nms_iou)
+        if landmarks:
+            self.last_landmarks = [landmarks[i] for i in keep]
         return boxes_a[keep] / scale, scores_a[keep]
 
 

@@ -127,6 +127,18 @@ def collect_inputs(specs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
     return images, videos, problems
 
 
+def coco_file_names(path: str | os.PathLike[str]) -> set[str]:
+    """File names of the images a COCO annotation file lists."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        return {str(im["file_name"]) for im in data["images"]}
+    except FileNotFoundError:
+        raise DataError(f"annotation file not found: {path}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path} is not a COCO annotation file with an 'images' list ({exc})") from None
+
+
 def image_id_for(path: Path) -> int | str:
     """COCO image id of a file: the number for COCO-style names (000000000139.jpg), else the stem."""
     return int(path.stem) if path.stem.isdigit() else path.stem
@@ -269,6 +281,8 @@ class Pipeline:
         frames = 0
         prev_boxes = np.zeros((0, 4))
         prev_scores = np.zeros(0)
+        fast = self._blazepose_fast_path()
+        state: list = []
         try:
             with atomic_path(jsonl_path) as tmp_jsonl, open(tmp_jsonl, "w") as fj, VideoWriter(
                 mp4_path, fps, info.width, info.height
@@ -277,14 +291,18 @@ class Pipeline:
                     iter_frames(path, decode, stride=c.video_stride, max_frames=c.max_frames),
                     total, path.name, c.progress,
                 )):  # fmt: skip
-                    if n % max(1, c.detect_every) == 0 or len(prev_boxes) == 0:
-                        boxes, scores = self._boxes(rgb, None)
+                    detect = n % max(1, c.detect_every) == 0
+                    if fast:
+                        result, state = self._blazepose_frame(rgb, detect, state)
                     else:
-                        boxes, scores = prev_boxes, prev_scores
-                    if len(boxes):
-                        result = self.video_backend.predict(rgb, boxes, scores)
-                    else:
-                        result = PoseResult.empty(17, "coco")
+                        if detect or len(prev_boxes) == 0:
+                            boxes, scores = self._boxes(rgb, None)
+                        else:
+                            boxes, scores = prev_boxes, prev_scores
+                        if len(boxes):
+                            result = self.video_backend.predict(rgb, boxes, scores)
+                        else:
+                            result = PoseResult.empty(17, "coco")
                     ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
                     if smoother is not None and len(result):
                         result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
@@ -305,9 +323,57 @@ class Pipeline:
         report.written += [jsonl_path, mp4_path]
         return out
 
-    def run(self, inputs: Iterable[str | os.PathLike[str]]) -> RunReport:
-        """Process every input; returns what was written and what was skipped."""
+    def _blazepose_fast_path(self) -> bool:
+        """True when both detector and video backend are the embedded BlazePose models, so that
+        the detector's landmarks are reused and people are followed between detections."""
+        from pyramidpose.inference.backends import BlazePoseBackend
+        from pyramidpose.inference.detectors import BlazePoseDetector
+
+        return (
+            self.boxes_file is None
+            and isinstance(self.video_backend, BlazePoseBackend)
+            and isinstance(self.detector, BlazePoseDetector)
+            and self.detector.refine
+        )
+
+    def _blazepose_frame(self, rgb: np.ndarray, detect: bool, state: list) -> tuple[PoseResult, list]:
+        """One video frame with the embedded models, MediaPipe-style: on detection frames the
+        detector's landmarks are the poses, plus people followed from the previous frame that the
+        detector missed (it keys on faces, so people turning away are kept); in between, every
+        person's crop comes from its previous landmarks (one network pass each)."""
+        from pyramidpose.inference.detectors import iou_xywh
+
+        vb = self.video_backend
+        if detect or not state:
+            boxes, scores = self._boxes(rgb, None)
+            lms = list(self.detector.last_landmarks)
+            keep = scores >= self.config.min_box_score
+            if len(lms) == len(keep):
+                lms = [lm for lm, k in zip(lms, keep) if k]
+            if state:  # follow previous people not covered by a new detection
+                prev_boxes = np.array([b for _, b in state]).reshape(-1, 4)
+                covered = iou_xywh(prev_boxes, boxes).max(1) >= 0.3 if len(boxes) else np.zeros(len(state), bool)
+                missing = [lm for (lm, _), cov in zip(state, covered) if not cov]
+                if missing:
+                    f_lms, f_boxes = vb.follow(rgb, missing)
+                    if len(f_boxes):
+                        new = iou_xywh(f_boxes, boxes).max(1) < 0.3 if len(boxes) else np.ones(len(f_boxes), bool)
+                        lms += [lm for lm, k in zip(f_lms, new) if k]
+                        boxes = np.concatenate([boxes, f_boxes[new]])
+                        scores = np.concatenate([scores, [lm[3] for lm, k in zip(f_lms, new) if k]])
+        else:
+            lms, boxes = vb.follow(rgb, [lm for lm, _ in state])
+            scores = np.array([lm[3] for lm in lms], np.float64)
+        result = vb.result_from_landmarks(lms, boxes, scores, rgb.shape)
+        return result, list(zip(lms, np.asarray(result.bboxes, np.float64)))
+
+    def run(self, inputs: Iterable[str | os.PathLike[str]], only_names: set[str] | None = None) -> RunReport:
+        """Process every input (only files named in ``only_names``, when given); returns what was
+        written and what was skipped."""
         images, videos, problems = collect_inputs(inputs)
+        if only_names is not None:
+            images = [p for p in images if p.name in only_names]
+            videos = [p for p in videos if p.name in only_names]
         report = RunReport(skipped=list(problems))
         if not images and not videos:
             raise DataError(
