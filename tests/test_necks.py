@@ -214,3 +214,33 @@ def test_neck_model_saves_and_loads_with_its_config(tmp_path):
     x = torch.randn(1, 3, 256, 192)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "kind,neck_type", [("simple", "sfp"), ("multilevel", "fpn"), ("fusion", "fusion"), ("multilevel_aux", "fpn")]
+)
+def test_pyramid_configs_differ_from_their_baseline_only_in_the_neck(kind, neck_type):
+    from pyramidpose.training.config import load_config
+    from pyramidpose.training.engine import build_model
+
+    pairs = (
+        ("vitpose_b_coco_256x192.yaml", f"vitpose_b_fpn_{kind}.yaml", 12),
+        ("coco_mini_tiny.yaml", f"coco_mini_tiny_fpn_{kind}.yaml", 6),
+    )
+    for base_name, name, depth in pairs:
+        base = load_config(REPO / "configs" / base_name).to_dict()
+        cfg = load_config(REPO / "configs" / name)
+        d = cfg.to_dict()
+        neck = d["model"]["overrides"].pop("neck")
+        assert d == base, f"{name} must equal {base_name} apart from model.overrides.neck"
+        ncfg = NeckConfig.from_dict(neck)
+        assert ncfg.type == neck_type
+        indices = ncfg.resolved_indices(depth)
+        if neck_type != "sfp":
+            assert indices[-1] == depth - 1 and len(indices) == 4
+    model = build_model(cfg)  # the tiny one: builds and keeps the K=17 stride-4 output
+    out = model(torch.zeros(1, 3, *cfg.model.input_size))
+    assert out.shape == (1, 17, cfg.model.input_size[0] // 4, cfg.model.input_size[1] // 4)
