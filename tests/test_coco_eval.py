@@ -253,6 +253,23 @@ def test_coco_mini_from_paths_and_cli(coco_mini, tmp_path, capsys):
     assert_same(json.loads(out.read_text()), expected)
 
 
+def test_in_memory_numpy_results_and_coco_object(coco_mini):
+    gt = json.loads((coco_mini / "annotations" / "person_keypoints_val2017.json").read_text())
+    res = _jittered_results(gt, 11)
+    as_numpy = [
+        {**r, "keypoints": np.asarray(r["keypoints"], dtype=np.float64).reshape(-1, 3), "score": np.float32(r["score"]),
+         "image_id": np.int64(r["image_id"])}
+        for r in res
+    ]  # fmt: skip
+    for r, a in zip(res, as_numpy):
+        r["score"] = float(a["score"])  # the same (float32-rounded) score on both sides
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = copy.deepcopy(gt)
+        coco.createIndex()
+    assert_same(coco_keypoint_eval(coco, as_numpy), reference_stats(gt, res))
+
+
 # ---------------------------------------------------------------------------------------------------
 # edge cases, bad input, CLI
 

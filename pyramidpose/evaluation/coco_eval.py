@@ -295,8 +295,13 @@ class _Detections:
             if type(s) is not float and not _is_number(s):
                 structural = (i, f"has a non-numeric score {s!r}")
                 break
-            if type(kp) is not list or len(kp) != width:
-                got = f"{len(kp)} values" if isinstance(kp, list) else type(kp).__name__
+            if type(kp) is not list:
+                if isinstance(kp, np.ndarray):  # in-memory results (e.g. from a training loop)
+                    kp = kp.reshape(-1)
+                elif isinstance(kp, tuple):
+                    kp = list(kp)
+            if not isinstance(kp, (list, np.ndarray)) or len(kp) != width:
+                got = f"{len(kp)} values" if isinstance(kp, (list, np.ndarray)) else type(kp).__name__
                 structural = (
                     i,
                     f"has {got} in 'keypoints', expected {width} ({k} keypoints x (x, y, score))",
@@ -604,9 +609,9 @@ def coco_keypoint_eval(
     """COCO keypoint AP/AR of ``results`` against ``gt``, identical to pycocotools' ``COCOeval``.
 
     Args:
-        gt: COCO keypoint annotations (dict, or path to the JSON file).
+        gt: COCO keypoint annotations (dict, path to the JSON file, or a pycocotools ``COCO``).
         results: COCO keypoint results, a list of ``{"image_id", "category_id", "keypoints": [x, y, s]*K,
-            "score"}`` (or a path to such a JSON list).
+            "score"}`` (or a path to such a JSON list); keypoints may also be numpy arrays.
         sigmas: per-keypoint OKS sigmas (K of them); default COCO's 17.
         use_area: scale OKS by the annotation ``area`` (COCO); ``False`` uses ``bbox_w * bbox_h * 0.53``
             for the scale and the area ranges (CrowdPose / xtcocotools ``use_area=False``).
@@ -621,6 +626,8 @@ def coco_keypoint_eval(
     sig = default_sigmas() if sigmas is None else np.asarray(sigmas, dtype=np.float64).reshape(-1)
     if sig.size == 0 or not np.all(np.isfinite(sig)) or np.any(sig <= 0):
         raise DataError("OKS sigmas must be positive finite numbers, one per keypoint")
+    if hasattr(gt, "dataset") and isinstance(getattr(gt, "dataset", None), dict):
+        gt = gt.dataset  # a pycocotools COCO object
     gt_obj = _load_json(gt, "ground-truth annotation")
     res_obj = _load_json(results, "results")
     g = _GroundTruth(gt_obj, sig, use_area)
