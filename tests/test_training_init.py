@@ -1,0 +1,43 @@
+"""Initialising training from a full checkpoint or backbone-only (MAE-style) weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pyramidpose import create_model, save_model
+from pyramidpose.models.vit import resize_pos_embed, token_grid
+from pyramidpose.training.config import load_config
+from pyramidpose.training.engine import build_model, init_weights
+
+
+def test_full_checkpoint_with_other_input_size_and_keypoint_count(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    src = create_model("vitpose-tiny", input_size=(256, 192), num_keypoints=17)
+    save_model(src, tmp_path / "src.safetensors")
+    cfg = load_config(
+        None,
+        ["model.name=vitpose-tiny", "model.input_size=[128,96]", f"model.pretrained={tmp_path / 'src.safetensors'}"],
+    )
+    model = build_model(cfg)
+    init_weights(model, cfg, log=lambda _: None)
+    sd, own = src.state_dict(), model.state_dict()
+    assert torch.equal(own["backbone.blocks.3.attn.qkv.weight"], sd["backbone.blocks.3.attn.qkv.weight"])
+    assert torch.equal(own["head.final_layer.weight"], sd["head.final_layer.weight"])
+    expected = resize_pos_embed(sd["backbone.pos_embed"], token_grid((256, 192)), token_grid((128, 96)))
+    assert torch.allclose(own["backbone.pos_embed"], expected)
+
+
+def test_backbone_only_weights_leave_the_head_alone(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    src = create_model("vitpose-tiny", input_size=(256, 192))
+    mae = {k: v for k, v in src.state_dict().items() if k.startswith("backbone.")}
+    torch.save({"model": mae}, tmp_path / "mae.pth")
+    cfg = load_config(None, ["model.name=vitpose-tiny", f"model.backbone_pretrained={tmp_path / 'mae.pth'}"])
+    torch.manual_seed(3)
+    model = build_model(cfg)
+    head_before = model.head.final_layer.weight.detach().clone()
+    init_weights(model, cfg, log=lambda _: None)
+    assert torch.equal(model.backbone.blocks[0].mlp.fc1.weight, src.backbone.blocks[0].mlp.fc1.weight)
+    assert torch.equal(model.head.final_layer.weight, head_before)
