@@ -246,7 +246,8 @@ class ViT(nn.Module):
         self.grid = token_grid(tuple(input_size))
         self.patch_embed = PatchEmbed(embed_dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
-        rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 1 else [drop_path_rate]
+        # stochastic depth grows linearly from 0 (first block) to drop_path_rate (last block)
+        rates = [drop_path_rate * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path_rate]
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, rates[i], ln_eps, num_experts, part_features)
             for i in range(depth)
