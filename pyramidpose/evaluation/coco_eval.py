@@ -283,7 +283,10 @@ class _Detections:
         boxes: list[Any] = []
         structural: tuple[int, str] | None = None
         img_pos, cat_pos, n_img, width = gt.img_pos, gt.cat_pos, gt.n_img, 3 * k
-        for i, r in enumerate(results):
+        fast = None if bbox_area else _fast_columns(results, img_pos, cat_pos, n_img, width)
+        if fast is not None:
+            units, keep_rows, scores, kps = fast
+        for i, r in enumerate(results if fast is None else ()):
             if not isinstance(r, dict):
                 structural = (i, "is not an object")
                 break
@@ -386,6 +389,34 @@ class _Detections:
         self.score = score_arr[order]
         self.xy = np.ascontiguousarray(kp_arr[order, :, :2])
         self.area = area[order]
+
+
+def _fast_columns(
+    results: list[Any], img_pos: dict[Any, int], cat_pos: dict[Any, int], n_img: int, width: int
+) -> tuple[np.ndarray, np.ndarray, list[Any], list[Any]] | None:
+    """Columns of well-formed results with C-level iteration only; None if anything looks off.
+
+    The careful per-record loop then runs instead and names the first offending record.
+    """
+    try:
+        imgs = [r["image_id"] for r in results]
+        cats = [r["category_id"] for r in results]
+        kps = [r["keypoints"] for r in results]
+        scores = [r["score"] for r in results]
+        if not set(map(type, scores)) <= {float, int} or set(map(type, kps)) - {list}:
+            return None
+        if set(map(len, kps)) - {width}:
+            return None
+        ips = list(map(img_pos.get, imgs))
+        cps = list(map(cat_pos.get, cats))
+    except (KeyError, TypeError):
+        return None
+    if None in ips:
+        return None
+    keep_rows = np.fromiter((c is not None for c in cps), dtype=bool, count=len(cps))
+    cp_arr = np.array([0 if c is None else c for c in cps] if not keep_rows.all() else cps, dtype=np.int64)
+    units = cp_arr * n_img + np.array(ips, dtype=np.int64)
+    return units.reshape(-1), keep_rows, scores, kps
 
 
 def _oks_pairs(
