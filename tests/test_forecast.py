@@ -23,7 +23,6 @@ from pyramidpose.forecasting.windows import (
     window_starts,
 )
 from pyramidpose.models.forecasting import (
-    ARCHS,
     ForecasterConfig,
     build_forecaster,
     dct_matrix,
@@ -187,10 +186,15 @@ def test_dct_matrix_is_orthonormal():
     assert torch.allclose((d @ x)[1:], torch.zeros(49), atol=1e-5)  # a constant is only the DC term
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+VARIANTS = [("dct_mlp", "frame"), ("transformer", "frame"), ("transformer", "joint")]
+
+
+@pytest.mark.parametrize("arch,tokens", VARIANTS)
 @pytest.mark.parametrize("dims", [3, 2])
-def test_untrained_model_starts_as_zero_velocity(arch, dims):
-    cfg = ForecasterConfig(arch=arch, dims=dims, t_in=12, t_out=6, num_layers=2, d_model=32, ff_dim=64)
+def test_untrained_model_starts_as_zero_velocity(arch, tokens, dims):
+    cfg = ForecasterConfig(
+        arch=arch, tokens=tokens, dims=dims, t_in=12, t_out=6, num_layers=2, d_model=32, ff_dim=64
+    )
     model = build_forecaster(cfg).eval()
     obs = torch.randn(3, 12, 17, dims)
     pred = model(obs)
@@ -203,6 +207,8 @@ def test_config_errors_are_clear():
         ForecasterConfig(arch="rnn")
     with pytest.raises(ConfigError, match="unknown forecaster config keys"):
         ForecasterConfig.from_dict({"arch": "dct_mlp", "layers": 3})
+    with pytest.raises(ConfigError, match="tokens"):
+        ForecasterConfig(arch="transformer", tokens="patch")
     with pytest.raises(ConfigError, match="t_out <= t_in"):
         ForecasterConfig(arch="dct_mlp", t_in=10, t_out=20)
     cfg = ForecasterConfig(arch="transformer", num_layers=1)
@@ -227,11 +233,16 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.mark.parametrize("arch,lr", [("dct_mlp", 1e-3), ("transformer", 2e-3)])
-def test_model_overfits_a_single_window(arch, lr, one_thread):
+@pytest.mark.parametrize(
+    "arch,tokens,lr",
+    [("dct_mlp", "frame", 1e-3), ("transformer", "frame", 2e-3), ("transformer", "joint", 2e-3)],
+)
+def test_model_overfits_a_single_window(arch, tokens, lr, one_thread):
     torch.manual_seed(0)
     obs, fut = _real_window()
-    cfg = ForecasterConfig(arch=arch, t_in=40, t_out=20, num_layers=4, d_model=32, ff_dim=64, dropout=0.0)
+    cfg = ForecasterConfig(
+        arch=arch, tokens=tokens, t_in=40, t_out=20, num_layers=4, d_model=32, ff_dim=64, dropout=0.0
+    )
     model = build_forecaster(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -248,3 +259,13 @@ def test_model_overfits_a_single_window(arch, lr, one_thread):
         opt.step()
     assert zv > 0.01  # the window really moves (> 1 cm on average)
     assert err() < 0.15 * zv, f"{arch}: {err():.4f} m after 400 steps vs zero-velocity {zv:.4f} m"
+
+
+def test_batches_equal_single_windows():
+    seqs = [_coded_sequence(1, 1, 20), _coded_sequence(2, 3, 15)]
+    win = MotionWindows(seqs, 4, 2, stride=3)
+    idx = np.array([len(win) - 1, 0, 4, 5])
+    obs, fut = win.batch(idx)
+    for j, i in enumerate(idx):
+        np.testing.assert_array_equal(obs[j], win[i][0])
+        np.testing.assert_array_equal(fut[j], win[i][1])

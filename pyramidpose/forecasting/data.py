@@ -33,6 +33,10 @@ from pyramidpose.skeletons import H36M
 ROOT_JOINT = 0  # H36M pelvis
 LATERAL_AXIS = 0  # CMU world X (left of the rest pose); negating it mirrors the motion
 UP_AXIS = 1  # CMU world Y
+THORAX_JOINT = 8  # H36M thorax
+# Median pelvis-to-thorax distance of the 2D training poses (orthographic view of subjects 01+02,
+# 25 fps): pixel keypoints are scaled by their own median torso length to match it.
+TORSO_2D_M = 0.342
 
 
 @dataclass

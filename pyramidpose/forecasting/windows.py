@@ -136,6 +136,10 @@ class MotionWindows:
         self._seq = np.concatenate(seq_ids)
         self._start = np.concatenate(starts)
         self._poses = [np.ascontiguousarray(s.poses, dtype=np.float32) for s in self.sequences]
+        # all frames back to back, and each window's first frame in that array (for fast batches)
+        self._flat = np.concatenate(self._poses) if self._poses else None
+        seq_offsets = np.cumsum([0] + [p.shape[0] for p in self._poses])[:-1]
+        self._flat_start = seq_offsets[self._seq] + self._start
 
     @property
     def window_length(self) -> int:
@@ -165,6 +169,12 @@ class MotionWindows:
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         w = self.window(index)
         return w[: self.t_in], w[self.t_in :]
+
+    def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Windows ``indices`` stacked: ``(observed [B, t_in, K, D], future [B, t_out, K, D])``."""
+        idx = np.asarray(indices, dtype=np.int64)
+        w = self._flat[self._flat_start[idx][:, None] + np.arange(self.window_length)[None, :]]
+        return w[:, : self.t_in], w[:, self.t_in :]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All windows stacked: ``(observed [N, t_in, K, D], future [N, t_out, K, D])``."""
