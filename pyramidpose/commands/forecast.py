@@ -224,7 +224,6 @@ def _save_npy(path: Path, arr) -> None:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from pyramidpose.errors import DataError
     from pyramidpose.forecasting.baselines import BASELINES, run_baseline
