@@ -415,6 +415,30 @@ def test_cli_errors_and_sigmas_file(tmp_path, capsys):
     assert "sigmas define 5 keypoints" in capsys.readouterr().err
 
 
+def test_cli_sigmas_by_keypoint_set_name(tmp_path, capsys):
+    from pyramidpose import cli
+    from pyramidpose.skeletons import get_keypoint_set
+
+    sig = get_keypoint_set("crowdpose").sigmas_array()
+    rng = np.random.default_rng(5)
+    anns, res = [], []
+    for i in range(6):
+        kp = np.c_[rng.uniform(0, 200, (14, 2)), np.full(14, 2)]
+        anns.append({"id": i + 1, "image_id": 1 + i % 2, "category_id": 1, "keypoints": kp.ravel().tolist(),
+                     "num_keypoints": 14, "area": 4000.0 + 3000 * i, "bbox": [0, 0, 200, 200], "iscrowd": 0})  # fmt: skip
+        d = kp.copy()
+        d[:, :2] += rng.normal(0, 4, (14, 2))
+        res.append({"image_id": 1 + i % 2, "category_id": 1, "keypoints": d.ravel().tolist(), "score": float(rng.random())})
+    gt = {"images": [{"id": 1}, {"id": 2}], "categories": [{"id": 1}], "annotations": anns}
+    gt_path, res_path, out = tmp_path / "gt.json", tmp_path / "res.json", tmp_path / "out.json"
+    gt_path.write_text(json.dumps(gt))
+    res_path.write_text(json.dumps(res))
+    assert cli.main(["eval", "--gt", str(gt_path), "--pred", str(res_path), "--sigmas", "crowdpose", "--out", str(out)]) == 0
+    assert_same(json.loads(out.read_text()), reference_stats(gt, res, sigmas=sig))
+    assert cli.main(["eval", "--gt", str(gt_path), "--pred", str(res_path), "--sigmas", "h36m"]) == 2
+    assert "has no OKS sigmas" in capsys.readouterr().err
+
+
 def test_eval_command_does_not_import_torch(tmp_path):
     gt_path = tmp_path / "gt.json"
     gt_path.write_text(json.dumps(_small_gt()))

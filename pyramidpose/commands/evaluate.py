@@ -9,6 +9,10 @@ import argparse
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -28,9 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--sigmas",
-        metavar="FILE",
-        help="per-keypoint OKS sigmas (JSON list or whitespace-separated numbers) for non-COCO layouts; "
-        "default: COCO's 17 sigmas",
+        metavar="FILE|NAME",
+        help="per-keypoint OKS sigmas for non-COCO layouts: a file (JSON list or whitespace-separated "
+        "numbers) or a keypoint set name such as crowdpose; default: COCO's 17 sigmas",
     )
     p.add_argument(
         "--no-area",
@@ -41,13 +45,33 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _resolve_sigmas(arg: str) -> np.ndarray:
+    """A sigmas file, or the name of a keypoint set of :mod:`pyramidpose.skeletons` with sigmas."""
+    from pathlib import Path
+
+    from pyramidpose.evaluation.coco_eval import load_sigmas
+
+    if Path(arg).exists():
+        return load_sigmas(arg)
+    from pyramidpose.errors import DataError
+    from pyramidpose.skeletons import get_keypoint_set
+
+    try:
+        kset = get_keypoint_set(arg)
+    except KeyError as exc:
+        raise DataError(f"--sigmas {arg}: no such file, and {exc.args[0]}") from None
+    if kset.sigmas is None:
+        raise DataError(f"--sigmas {arg}: keypoint set '{kset.name}' has no OKS sigmas; give a file")
+    return kset.sigmas_array()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``pyramidpose eval``; returns the exit code."""
     args = _build_parser().parse_args(argv)
-    from pyramidpose.evaluation.coco_eval import coco_keypoint_eval, format_stats, load_sigmas
+    from pyramidpose.evaluation.coco_eval import coco_keypoint_eval, format_stats
     from pyramidpose.utils.io import write_json_atomic
 
-    sigmas = load_sigmas(args.sigmas) if args.sigmas else None
+    sigmas = _resolve_sigmas(args.sigmas) if args.sigmas else None
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
