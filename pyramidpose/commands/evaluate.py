@@ -62,6 +62,10 @@ def _resolve_sigmas(arg: str) -> np.ndarray:
         raise DataError(f"--sigmas {arg}: no such file, and {exc.args[0]}") from None
     if kset.sigmas is None:
         raise DataError(f"--sigmas {arg}: keypoint set '{kset.name}' has no OKS sigmas; give a file")
+    if kset.name == "coco":
+        from pyramidpose.evaluation.coco_eval import default_sigmas
+
+        return default_sigmas()  # bit-identical to pycocotools' constants
     return kset.sigmas_array()
 
 
