@@ -369,6 +369,18 @@ def test_bad_files_and_ground_truth(tmp_path):
         coco_keypoint_eval(gt, [_good_result()])
     with pytest.raises(DataError, match="sigmas"):
         coco_keypoint_eval(_small_gt(), [_good_result()], sigmas=[0.1, -1.0])
+    gt = _small_gt()
+    gt["annotations"][0]["num_keypoints"] = "17"
+    with pytest.raises(DataError, match="'num_keypoints' must be a number"):
+        coco_keypoint_eval(gt, [_good_result()])
+    gt = _small_gt()
+    del gt["annotations"][0]["area"]
+    with pytest.raises(DataError, match="'area'.*--no-area"):
+        coco_keypoint_eval(gt, [_good_result()])
+    assert coco_keypoint_eval(gt, [_good_result()], use_area=False)["AP"] == pytest.approx(1.0)
+    gt["annotations"][0]["keypoints"][4] = None
+    with pytest.raises(DataError, match="annotation id 1: keypoints contain a non-numeric value None"):
+        coco_keypoint_eval(gt, [_good_result()], use_area=False)
 
 
 def test_default_sigmas_are_pycocotools_bit_for_bit():

@@ -235,7 +235,10 @@ class _GroundTruth:
             areas.append(a)
             boxes.append(bb)
             crowd.append(bool(ann.get("iscrowd", 0)))
-            nkp.append(ann.get("num_keypoints"))
+            nk = ann.get("num_keypoints")
+            if nk is not None and not _is_number(nk):
+                raise DataError(f"{where} (id {ann['id']}): 'num_keypoints' must be a number, got {nk!r}")
+            nkp.append(nk)
             ann_ids.append(ann["id"])
         kp_arr = _numeric_matrix(kpts, 3 * k)
         if kp_arr is None or not np.all(np.isfinite(kp_arr)):
