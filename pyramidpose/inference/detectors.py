@@ -160,19 +160,21 @@ class BlazePoseDetector:
 
     Args:
         score_threshold: minimum detector confidence (MediaPipe uses 0.5).
-        tiles: grid sizes to run besides the whole image, e.g. ``(2,)`` adds a 2x2 grid of
-            overlapping tiles so that smaller people are found.
+        tiles: grid sizes to run besides the whole image: the default ``(2, 3)`` adds about 2x2
+            and 3x3 grids of overlapping tiles so that smaller people are found (coco-mini val
+            person-box AP 0.135 against 0.103 with ``(2,)`` and 0.076 with none).
+        tile_overlap: overlap of neighbouring tiles (fraction of the tile side).
         max_side: images larger than this are downscaled for detection.
-        landmarker: the landmark model used to turn detections into person boxes; ``None`` makes
-            a fast one (no flip test). Pass ``False``-y ``refine=False`` to skip refinement and
-            return the raw full-body squares instead.
+        refine: turn detections into person boxes with the landmark model (else: the raw
+            full-body squares, which match COCO boxes poorly: AP 0.000).
+        landmarker: the landmark model used for refinement; ``None`` makes a fast one (no flip).
         min_pose_flag: refined detections whose pose flag is below this are dropped.
     """
 
     def __init__(
         self,
         score_threshold: float = 0.5,
-        tiles: tuple[int, ...] = (2,),
+        tiles: tuple[int, ...] = (2, 3),
         tile_overlap: float = 0.25,
         max_side: int = 1920,
         refine: bool = True,
@@ -236,12 +238,12 @@ class BlazePoseDetector:
         pts = pts * side + np.array([x0, y0])
         return weighted_nms(boxes, pts, scores, 0.3)
 
-    def _windows(self, h: int, w: int) -> list[tuple[float, float, float]]:
+    def _windows(self, h: int, w: int, tiles: tuple[int, ...] | None = None) -> list[tuple[float, float, float]]:
         """Square windows (x0, y0, side): the whole image (letterboxed) plus, per grid size g,
         overlapping tiles of side max(h, w) / g x (1 + overlap), at most min(h, w)."""
         side = float(max(h, w))
         wins = [((w - side) / 2.0, (h - side) / 2.0, side)]
-        for g in self.tiles:
+        for g in self.tiles if tiles is None else tiles:
             if g <= 1:
                 continue
             t = min(float(min(h, w)), side / g * (1.0 + self.tile_overlap))
@@ -253,12 +255,14 @@ class BlazePoseDetector:
             wins.extend((float(x0), float(y0), t) for y0 in ys for x0 in xs)
         return wins
 
-    def detect_raw(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def detect_raw(
+        self, image: np.ndarray, tiles: tuple[int, ...] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detector output on the whole image and tiles, merged: face boxes, 4 alignment points
         (hip centre, full-body radius point, shoulder centre, upper-body radius point), scores."""
         h, w = image.shape[:2]
         all_b, all_p, all_s = [], [], []
-        for x0, y0, side in self._windows(h, w):
+        for x0, y0, side in self._windows(h, w, tiles):
             b, p, s = self._detect_window(image, x0, y0, side)
             all_b.append(b)
             all_p.append(p)
@@ -272,12 +276,28 @@ class BlazePoseDetector:
         """Person boxes (N, 4) xywh and scores (N,). With ``refine`` the BlazePose landmarks behind
         each box are kept in :attr:`last_landmarks` (image coordinates), so a BlazePose pose
         backend can reuse them instead of running the landmark model again."""
+        return self.detect(image)
+
+    def detect(
+        self, image: np.ndarray, skip_boxes: np.ndarray | None = None, tiles: tuple[int, ...] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`__call__` with options: detections whose hip centre lies inside one of
+        ``skip_boxes`` (people already known, e.g. tracked) are dropped before the landmark
+        refinement; ``tiles`` overrides the tile grids for this call."""
         self.last_landmarks: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:
             return _empty()
         small, scale = _downscale(image, self.max_side)
-        _, pts, scores = self.detect_raw(small)
+        _, pts, scores = self.detect_raw(small, tiles)
+        if len(scores) and skip_boxes is not None and len(skip_boxes):
+            sb = np.asarray(skip_boxes, np.float64).reshape(-1, 4) * scale
+            hip = pts[:, 0]
+            inside = (
+                (hip[:, None, 0] >= sb[None, :, 0]) & (hip[:, None, 0] <= sb[None, :, 0] + sb[None, :, 2])
+                & (hip[:, None, 1] >= sb[None, :, 1]) & (hip[:, None, 1] <= sb[None, :, 1] + sb[None, :, 3])
+            ).any(1)  # fmt: skip
+            pts, scores = pts[~inside], scores[~inside]
         if not len(scores):
             return _empty()
         boxes = []

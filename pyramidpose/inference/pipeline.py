@@ -52,6 +52,7 @@ class PipelineConfig:
     video_stride: int = 1
     max_frames: int | None = None
     detect_every: int = 1  # video: run the detector every N frames, track boxes in between
+    video_tiles: tuple[int, ...] | None = (2,)  # detector tile grids on video frames (None: detector default)
     progress: bool = True
     device: str | None = None
     num_threads: int = 2
@@ -337,33 +338,34 @@ class Pipeline:
         )
 
     def _blazepose_frame(self, rgb: np.ndarray, detect: bool, state: list) -> tuple[PoseResult, list]:
-        """One video frame with the embedded models, MediaPipe-style: on detection frames the
-        detector's landmarks are the poses, plus people followed from the previous frame that the
-        detector missed (it keys on faces, so people turning away are kept); in between, every
-        person's crop comes from its previous landmarks (one network pass each)."""
+        """One video frame with the embedded models, MediaPipe-style: every known person's crop
+        comes from their previous landmarks (one network pass each, no detector); on detection
+        frames the detector also looks for new people, and only detections that are not already
+        followed are refined (the detector's landmarks are then the poses). People the detector
+        loses (it keys on faces) are kept as long as the landmark model still finds them."""
         from pyramidpose.inference.detectors import iou_xywh
 
         vb = self.video_backend
-        if detect or not state:
-            boxes, scores = self._boxes(rgb, None)
-            lms = list(self.detector.last_landmarks)
-            keep = scores >= self.config.min_box_score
-            if len(lms) == len(keep):
-                lms = [lm for lm, k in zip(lms, keep) if k]
-            if state:  # follow previous people not covered by a new detection
-                prev_boxes = np.array([b for _, b in state]).reshape(-1, 4)
-                covered = iou_xywh(prev_boxes, boxes).max(1) >= 0.3 if len(boxes) else np.zeros(len(state), bool)
-                missing = [lm for (lm, _), cov in zip(state, covered) if not cov]
-                if missing:
-                    f_lms, f_boxes = vb.follow(rgb, missing)
-                    if len(f_boxes):
-                        new = iou_xywh(f_boxes, boxes).max(1) < 0.3 if len(boxes) else np.ones(len(f_boxes), bool)
-                        lms += [lm for lm, k in zip(f_lms, new) if k]
-                        boxes = np.concatenate([boxes, f_boxes[new]])
-                        scores = np.concatenate([scores, [lm[3] for lm, k in zip(f_lms, new) if k]])
-        else:
+        tiles = self.config.video_tiles
+        lms: list = []
+        boxes = np.zeros((0, 4))
+        scores = np.zeros(0)
+        if state:  # follow everyone from their previous landmarks (one pass each)
             lms, boxes = vb.follow(rgb, [lm for lm, _ in state])
             scores = np.array([lm[3] for lm in lms], np.float64)
+        if detect or not state:  # look for new people; known ones are not refined again
+            d_boxes, d_scores = self.detector.detect(rgb, skip_boxes=boxes, tiles=tiles)
+            d_lms = list(self.detector.last_landmarks)
+            keep = d_scores >= self.config.min_box_score
+            d_lms = [lm for lm, k in zip(d_lms, keep) if k]
+            d_boxes, d_scores = d_boxes[keep], d_scores[keep]
+            if len(d_boxes) and len(boxes):
+                new = iou_xywh(d_boxes, boxes).max(1) < 0.3
+                d_lms = [lm for lm, k in zip(d_lms, new) if k]
+                d_boxes, d_scores = d_boxes[new], d_scores[new]
+            lms = lms + d_lms
+            boxes = np.concatenate([boxes, d_boxes])
+            scores = np.concatenate([scores, d_scores])
         result = vb.result_from_landmarks(lms, boxes, scores, rgb.shape)
         return result, list(zip(lms, np.asarray(result.bboxes, np.float64)))
 
