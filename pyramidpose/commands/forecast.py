@@ -138,10 +138,11 @@ def _eval(args: argparse.Namespace) -> int:
     write_json_atomic(args.out, out, indent=2)
     from pyramidpose.forecasting.metrics import HORIZONS_MS
 
+    horizons = [ms for ms in HORIZONS_MS if f"model_mm_{ms}" in metrics]
     print(f"{int(metrics['num_windows'])} windows of subjects {list(subjects)}; MPJPE (mm):")
-    print("  " + "".join(f"{ms:>8}" for ms in HORIZONS_MS) + "  ms")
+    print("  " + "".join(f"{ms:>8}" for ms in horizons) + "  ms")
     for name in ("model", "zero_velocity", "constant_velocity"):
-        print("  " + "".join(f"{metrics[f'{name}_mm_{ms}']:8.1f}" for ms in HORIZONS_MS) + f"  {name}")
+        print("  " + "".join(f"{metrics[f'{name}_mm_{ms}']:8.1f}" for ms in horizons) + f"  {name}")
     if overlap:
         print(f"warning: {out['warning']}", file=sys.stderr)
     print(f"wrote {args.out}")
@@ -253,19 +254,19 @@ def _forecast(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary: dict = {"sequence": str(args.sequence), "start_frame": start, "fps": fps, "t_in": t_in,
                      "t_out": t_out, "unit": unit, "true_future_known": future is not None}  # fmt: skip
-    errors = None
-    if future is not None:
-        scale = 1000.0 if unit == "meters" else 1.0
-        joints = error_joints(obs.shape[1])
-        errors = {"model": mpjpe_per_frame(pred, future, joints) * scale}
-        summary["model_error"] = horizon_mpjpe(pred, future, fps, joints=joints, scale=scale)
-        for b in BASELINES:
-            p = run_baseline(b, obs, t_out)
-            errors[b.replace("_", "-")] = mpjpe_per_frame(p, future, joints) * scale
-            summary[f"{b}_error"] = horizon_mpjpe(p, future, fps, joints=joints, scale=scale)
-        summary["error_unit"] = "mm" if unit == "meters" else "pixels"
     o_in, p_in = to_input(obs), to_input(pred)
     f_in = to_input(future) if future is not None else None
+    errors = None
+    if f_in is not None:  # errors in the input's unit (mm for meters, pixels for 2D keypoints)
+        scale = 1000.0 if unit == "meters" else 1.0
+        joints = error_joints(obs.shape[1])
+        errors = {"model": mpjpe_per_frame(p_in, f_in, joints) * scale}
+        summary["model_error"] = horizon_mpjpe(p_in, f_in, fps, joints=joints, scale=scale)
+        for b in BASELINES:
+            p = to_input(run_baseline(b, obs, t_out))
+            errors[b.replace("_", "-")] = mpjpe_per_frame(p, f_in, joints) * scale
+            summary[f"{b}_error"] = horizon_mpjpe(p, f_in, fps, joints=joints, scale=scale)
+        summary["error_unit"] = "mm" if unit == "meters" else "pixels"
     _save_npy(out / "observed.npy", o_in)
     _save_npy(out / "predicted.npy", p_in)
     if f_in is not None:

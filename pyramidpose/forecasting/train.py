@@ -263,17 +263,17 @@ def train_experiment(
 
 def results_table(results: list[dict[str, Any]]) -> str:
     """Markdown table: one row per model and per baseline, one column per horizon (mm)."""
+
+    def cell(r: dict[str, Any], key: str) -> str:
+        return f"{r[key]:.1f}" if key in r else "-"
+
     head = "| method | " + " | ".join(f"{ms} ms" for ms in HORIZONS_MS) + " |"
     sep = "|---|" + "---:|" * len(HORIZONS_MS)
     rows = [head, sep]
     for r in results:
-        rows.append(
-            f"| {r['name']} | " + " | ".join(f"{r[f'model_mm_{ms}']:.1f}" for ms in HORIZONS_MS) + " |"
-        )
+        rows.append(f"| {r['name']} | " + " | ".join(cell(r, f"model_mm_{ms}") for ms in HORIZONS_MS) + " |")
     if results:
         for b in BASELINES:
-            label = b.replace("_", "-")
-            rows.append(
-                f"| {label} | " + " | ".join(f"{results[0][f'{b}_mm_{ms}']:.1f}" for ms in HORIZONS_MS) + " |"
-            )
+            cells = " | ".join(cell(results[0], f"{b}_mm_{ms}") for ms in HORIZONS_MS)
+            rows.append(f"| {b.replace('_', '-')} | {cells} |")
     return "\n".join(rows) + "\n"
