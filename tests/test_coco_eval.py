@@ -82,9 +82,10 @@ def coco_case(draw, k: int = 17):
                 base = copy.deepcopy(persons[-1])  # duplicate person: tied OKS between persons
             else:
                 ox, oy = draw(COORDS), draw(COORDS)
+                unlabelled = draw(st.integers(0, 4)) == 0  # OKS from the distance to the doubled box
                 kp = []
                 for _ in range(k):
-                    v = draw(st.sampled_from([0, 1, 2, 2]))
+                    v = 0 if unlabelled else draw(st.sampled_from([0, 1, 2, 2]))
                     kp += [ox + draw(COORDS), oy + draw(COORDS), v] if v else [0.0, 0.0, 0]
                 nvis = sum(1 for j in range(k) if kp[3 * j + 2] > 0)
                 base = {
