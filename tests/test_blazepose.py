@@ -161,3 +161,14 @@ def test_gt_box_accuracy_on_coco_mini(coco_mini, landmarker):
     d2 = ((kp[0] - g[:, :2]) ** 2).sum(1)
     oks = np.exp(-d2 / (2 * a["area"] * (2 * COCO.sigmas_array()) ** 2))[vis].mean()
     assert oks > 0.5
+
+
+def test_absent_model_variant_is_a_clear_error():
+    pytest.importorskip("ai_edge_litert")
+    from pyramidpose.errors import DataError
+
+    with pytest.raises(DataError, match="unknown BlazePose variant"):
+        bp.BlazePoseLandmarker(variant="huge")
+    if not (bp.mediapipe_model_path("modules/pose_landmark/pose_landmark_full.tflite").parent / "pose_landmark_heavy.tflite").exists():
+        with pytest.raises(DataError, match="ships pose_landmark_full"):
+            bp.BlazePoseLandmarker(variant="heavy")

@@ -83,8 +83,10 @@ def mediapipe_model_path(relative: str) -> Path:
     path = root / relative
     if not path.is_file():
         raise DataError(
-            f"the installed mediapipe ({root}) has no model file {relative}; "
-            "reinstall it with: pip install 'pyramidpose[default]'"
+            f"the installed mediapipe ({root}) has no model file {relative}; the mediapipe 0.10.14 wheel "
+            "ships pose_landmark_full.tflite and pose_detection.tflite (lite/heavy are downloaded by "
+            "mediapipe at run time, which pyramidpose never does): use the 'full' variant, pass a "
+            "model_path, or reinstall with: pip install 'pyramidpose[default]'"
         )
     return path
 
@@ -156,6 +158,9 @@ class BlazePoseLandmarker:
         align_scale: MediaPipe's enlargement of the alignment ROI.
         rotations: first-pass crop rotations to try (degrees); the alignment pass only fixes a
             rotation the first pass roughly got, so lying or upside-down people need these.
+        variant: ``full`` (ships in the mediapipe wheel), ``lite`` or ``heavy`` (used when their
+            files are present beside it; mediapipe downloads those at run time, so they
+            usually are not).
     """
 
     def __init__(
@@ -168,11 +173,14 @@ class BlazePoseLandmarker:
         box_scales: tuple[float, ...] = (1.65,),
         align_scale: float = 1.25,
         rotations: tuple[float, ...] = (0.0,),
+        variant: str = "full",
     ) -> None:
         interpreter_cls = _require_litert()
         self._cv2 = _require_cv2()
+        if variant not in ("lite", "full", "heavy"):
+            raise DataError(f"unknown BlazePose variant '{variant}'; choose lite, full or heavy")
         path = Path(model_path) if model_path else mediapipe_model_path(
-            "modules/pose_landmark/pose_landmark_full.tflite"
+            f"modules/pose_landmark/pose_landmark_{variant}.tflite"
         )
         if not path.is_file():
             raise DataError(f"BlazePose model file not found: {path}")
