@@ -78,7 +78,11 @@ def to_2d(poses: np.ndarray) -> np.ndarray:
 def load_subject_sequences(
     root: str | os.PathLike[str], subjects: Sequence[str], progress: bool = True
 ) -> list[tuple[str, str, np.ndarray]]:
-    """``(subject, name, poses [F, 17, 3] at 120 fps, meters)`` for every AMC file of ``subjects``."""
+    """``(subject, name, poses [F, 17, 3] at 120 fps, meters)`` for every AMC file of ``subjects``.
+
+    Loaded files are kept in memory (keyed by path and modification time), so training several
+    configs in one process reads and solves the forward kinematics once.
+    """
     from pyramidpose.data.mocap import list_cmu_sequences, load_cmu_sequence
 
     items = list_cmu_sequences(root, tuple(str(s) for s in subjects))
@@ -86,8 +90,14 @@ def load_subject_sequences(
         raise DataError(f"{root}: no AMC files for subjects {list(subjects)}")
     out = []
     for subject, asf, amc in tqdm(items, desc="loading CMU mocap", disable=not progress, leave=False):
-        out.append((subject, Path(amc).stem, np.asarray(load_cmu_sequence(asf, amc), dtype=np.float32)))
+        key = (str(Path(asf).resolve()), str(Path(amc).resolve()), os.path.getmtime(amc), os.path.getmtime(asf))
+        if key not in _CACHE:
+            _CACHE[key] = np.asarray(load_cmu_sequence(asf, amc), dtype=np.float32)
+        out.append((subject, Path(amc).stem, _CACHE[key]))
     return out
+
+
+_CACHE: dict[tuple, np.ndarray] = {}
 
 
 def prepare(poses_120: np.ndarray, fps: float, dims: int, phase: float = 0.0) -> np.ndarray:
