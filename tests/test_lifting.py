@@ -278,3 +278,18 @@ def test_cli_errors(tmp_path):
             main([str(empty), "--out", str(tmp_path / "o")])
     with pytest.raises(DataError, match="width"):
         main([str(empty), "--out", str(tmp_path / "o"), "--width", "100"])
+
+
+def test_cli_train_multiview_weak_mode(tmp_path, mini_root):
+    from pyramidpose.commands.lift import main
+
+    cfg = tmp_path / "mv.yaml"
+    body = (f"data:\n  root: {mini_root}\n  train_subjects: ['01']\n  test_subjects: ['03']\n  val_trials: []\n"
+            "  batch_size: 8\ntrainer:\n  epochs: 1\n  steps_per_epoch: 3\n  progress: false\n  bf16: false\n")  # fmt: skip
+    cfg.write_text("mode: multiview\nmodel:\n  kind: mlp\n  hidden: 32\n  num_blocks: 1\n" + body)
+    assert main(["train", str(cfg), "--work-dir", str(tmp_path / "mv")]) == 0
+    header = (tmp_path / "mv" / "metrics.csv").read_text().splitlines()[0]
+    assert "cross" in header and "val_mpjpe_mm" in header  # weak loss terms logged, 3D only for validation
+    cfg.write_text("mode: multiview\nmodel:\n  kind: temporal\n" + body)
+    with pytest.raises(ConfigError, match="single-frame"):
+        main(["train", str(cfg), "--work-dir", str(tmp_path / "mv2")])

@@ -206,6 +206,12 @@ def train_lifter(cfg: LiftExperimentConfig, work_dir: str | os.PathLike[str], pr
     """Train one lifter (supervised or multi-view weak) and write ``work_dir`` (see
     :func:`pyramidpose.training.lift_trainer.fit`). Model selection: lowest MPJPE on the
     validation trials (training subjects, held out), never on the test subject."""
+    from pyramidpose.errors import ConfigError
+
+    if cfg.mode not in ("supervised", "multiview"):
+        raise ConfigError(f"unknown mode {cfg.mode!r}; use 'supervised' or 'multiview'")
+    if cfg.mode == "multiview" and cfg.model.kind != "mlp":
+        raise ConfigError("mode 'multiview' trains a single-frame model: set model.kind to 'mlp'")
     data = load_lift_data(cfg.data, progress)
     model = build_lifter(cfg.model)
     window = _window(cfg.model)
@@ -232,10 +238,6 @@ def train_lifter(cfg: LiftExperimentConfig, work_dir: str | os.PathLike[str], pr
                 width, root=cfg.model.root_index, ref_bone=tuple(cfg.multiview.ref_bone),
                 self_weight=cfg.multiview.self_weight, scale_weight=cfg.multiview.scale_weight,
             )  # fmt: skip
-        if cfg.mode != "supervised":
-            from pyramidpose.errors import ConfigError
-
-            raise ConfigError(f"unknown mode {cfg.mode!r}; use 'supervised' or 'multiview'")
         x = torch.as_tensor(batch["x2d"], device=device)
         y = torch.as_tensor(batch["y3d"], device=device)
         pred = _forward_train(model, x).float()
