@@ -307,6 +307,12 @@ def _check_choices(cfg: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key}: '{value}' is not one of {', '.join(allowed)}")
+    from pyramidpose.skeletons import get_keypoint_set
+
+    try:
+        get_keypoint_set(cfg.data.keypoint_set)
+    except KeyError as exc:
+        raise ConfigError(f"data.keypoint_set: {exc.args[0]}") from None
     positive = {
         "train.epochs": cfg.train.epochs,
         "train.batch_size": cfg.train.batch_size,

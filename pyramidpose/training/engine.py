@@ -93,9 +93,7 @@ def check_data_paths(cfg: Config) -> dict[str, Path | None]:
     return paths
 
 
-def build_model(cfg: Config) -> nn.Module:
-    """The untrained model of ``cfg.model`` (``create_model`` with the config's extra kwargs)."""
-    from pyramidpose import create_model
+def _model_args(cfg: Config) -> tuple[tuple[Any, ...], dict[str, Any]]:
     from pyramidpose.skeletons import get_keypoint_set
 
     kset = get_keypoint_set(cfg.data.keypoint_set)
@@ -104,13 +102,24 @@ def build_model(cfg: Config) -> nn.Module:
         kwargs.setdefault("drop_path", cfg.model.drop_path_rate)
     kwargs.setdefault("keypoint_set", kset.name)
     kwargs.setdefault("codec", cfg.data.codec)
-    return create_model(
-        cfg.model.name,
-        num_keypoints=kset.num_keypoints,
-        input_size=tuple(cfg.model.input_size),
-        head=cfg.model.head,
-        **kwargs,
-    )
+    kwargs.update(num_keypoints=kset.num_keypoints, input_size=tuple(cfg.model.input_size), head=cfg.model.head)
+    return (cfg.model.name,), kwargs
+
+
+def check_model_config(cfg: Config) -> None:
+    """Fail early (ConfigError) when ``cfg.model`` does not describe a buildable model."""
+    from pyramidpose.models.pose_model import config_for
+
+    args, kwargs = _model_args(cfg)
+    config_for(*args, **kwargs)
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """The untrained model of ``cfg.model`` (``create_model`` with the config's extra kwargs)."""
+    from pyramidpose import create_model
+
+    args, kwargs = _model_args(cfg)
+    return create_model(*args, **kwargs)
 
 
 def init_weights(model: nn.Module, cfg: Config, log: Any = print) -> None:
@@ -447,6 +456,7 @@ def train(
         cfg.train.seed = int(seed)
     if cfg.train.amp == "fp16" and not (torch.cuda.is_available() and cfg.train.device != "cpu"):
         raise ConfigError("train.amp=fp16 needs CUDA (fp16 with a GradScaler); use train.amp=bf16 on CPU")
+    check_model_config(cfg)
     paths = check_data_paths(cfg)  # before any process group or model: a bad path fails fast
     info = init_distributed(cfg.train.device)
     try:
