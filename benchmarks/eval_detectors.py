@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import time
 from pathlib import Path
 
@@ -67,7 +66,6 @@ def main() -> None:
                 ev.summarize()
             stats = ev.stats
         print(f"{name:12s} {stats[0]:6.3f} {stats[1]:6.3f} {stats[2]:6.3f} {stats[8]:7.3f} {len(rows):6d} {dt:8.1f}")
-    print(json.dumps({"note": "COCO bbox AP, category person, pycocotools"}))
 
 
 if __name__ == "__main__":
