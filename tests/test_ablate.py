@@ -12,11 +12,13 @@ import yaml
 
 from pyramidpose.commands import ablate
 
+MICRO = {"embed_dim": 32, "depth": 2, "num_heads": 2}  # a very small custom backbone: fast to build and train
+
 
 def _write_config(path: Path, neck: dict | None = None, **sections) -> Path:
-    cfg: dict = {"model": {"name": "vitpose-tiny"}}
+    cfg: dict = {"model": {"name": "vitpose-tiny", "overrides": dict(MICRO, head_channels=32)}}
     if neck is not None:
-        cfg["model"]["overrides"] = {"neck": neck}
+        cfg["model"]["overrides"]["neck"] = neck
     for k, v in sections.items():
         cfg.setdefault(k, {}).update(v)
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -78,7 +80,7 @@ def test_ablation_aggregates_seeds_reports_failures_and_reuses_runs(tmp_path, mo
     assert float(rows[0]["AP_mean"]) == pytest.approx(0.42)
     assert float(rows[1]["PCK@0.2_std"]) == pytest.approx(0.02)
     assert rows[2]["status"] == "failed" and rows[2]["AP_mean"] == ""
-    assert float(rows[1]["gflops_256x192"]) == pytest.approx(by["sfp"].stats["gflops"], rel=1e-3)
+    assert float(rows[1]["gflops_256x192"]) == pytest.approx(by["sfp"].stats["gflops"], abs=1e-3)
     md = (out / "ablation.md").read_text(encoding="utf-8")
     assert "| sfp | sfp | 52.0 ± 2.0 |" in md and "failed" in md and "3 optimiser steps" in md
     assert (out / "ablation.png").stat().st_size > 1000
@@ -137,7 +139,6 @@ def _mini_val(coco_mini: Path, tmp_path: Path, n_images: int = 4) -> Path:
 
 def test_real_tiny_ablation_end_to_end(coco_mini, tmp_path):
     val = _mini_val(coco_mini, tmp_path)
-    micro = {"embed_dim": 32, "depth": 2, "num_heads": 2}
     common = {
         "data": {"root": str(coco_mini), "val_ann": str(val), "num_workers": 0, "max_train_instances": 8},
         "train": {"batch_size": 4, "epochs": 1, "tensorboard": False},
@@ -146,10 +147,6 @@ def test_real_tiny_ablation_end_to_end(coco_mini, tmp_path):
     }
     base = _write_config(tmp_path / "baseline.yaml", None, **common)
     fpn = _write_config(tmp_path / "fpn.yaml", {"type": "fpn", "channels": 16, "head_channels": 16}, **common)
-    for p in (base, fpn):
-        d = yaml.safe_load(p.read_text())
-        d["model"].setdefault("overrides", {}).update(micro)
-        p.write_text(yaml.safe_dump(d))
     out = tmp_path / "abl"
     code = ablate.main([str(base), str(fpn), "--work-dir", str(out), "--max-steps", "1", "--latency-runs", "1"])
     assert code == 0

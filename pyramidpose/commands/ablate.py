@@ -137,7 +137,8 @@ def default_evaluate(cfg: Any, run_dir: Path, train_summary: dict[str, Any]) -> 
     paths = check_data_paths(cfg)
     val_ds = make_dataset(cfg, False, paths)
     results, _bad = predict_instances(
-        model, val_ds, cfg.eval.batch_size, cfg.eval.flip_test, device, cfg.train.amp, num_workers=0
+        model, val_ds, cfg.eval.batch_size, cfg.eval.flip_test, device, cfg.train.amp,
+        num_workers=min(cfg.data.num_workers, 2),
     )
     write_json_atomic(run_dir / "val_results.json", results)
     kset = val_ds.kpt_set
@@ -152,6 +153,41 @@ def default_evaluate(cfg: Any, run_dir: Path, train_summary: dict[str, Any]) -> 
     return metrics
 
 
+def _isolated_run(cfg: Any, run_dir: Path, max_steps: int | None, seed: int) -> None:
+    """Child-process body of an isolated run (default training and evaluation)."""
+    run_one(cfg, run_dir, max_steps, seed, default_train, default_evaluate, reuse=False, isolate=False)
+
+
+def _run_in_subprocess(cfg: Any, run_dir: Path, max_steps: int | None, seed: int) -> dict[str, Any]:
+    """Run one (config, seed) in a fresh ``spawn`` process and read back its ``result.json``.
+
+    Every run starts from a clean interpreter (no thread pools, seeds, or memory left over by the
+    previous variant), and a hard crash (segfault, out of memory) becomes a failed row.
+    """
+    import multiprocessing as mp
+
+    result_file = run_dir / "result.json"
+    result_file.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    proc = mp.get_context("spawn").Process(target=_isolated_run, args=(cfg, run_dir, max_steps, seed))
+    proc.start()
+    try:
+        proc.join()
+    except BaseException:
+        proc.terminate()
+        proc.join(10)
+        raise
+    if result_file.is_file():
+        return json.loads(result_file.read_text(encoding="utf-8"))
+    return {
+        "seed": seed,
+        "max_steps": max_steps,
+        "status": "failed",
+        "error": f"the training process died with exit code {proc.exitcode} and wrote no result",
+        "train_time_s": time.perf_counter() - t0,
+    }
+
+
 def run_one(
     cfg: Any,
     run_dir: Path,
@@ -160,8 +196,12 @@ def run_one(
     train_fn: Callable[..., dict[str, Any]],
     eval_fn: Callable[..., dict[str, float]],
     reuse: bool = True,
+    isolate: bool = False,
 ) -> dict[str, Any]:
-    """Train + evaluate one (config, seed); never raises: errors become ``status: failed``."""
+    """Train + evaluate one (config, seed); never raises: errors become ``status: failed``.
+
+    ``isolate=True`` runs the default training and evaluation in a separate spawned process.
+    """
     from pyramidpose.utils.io import write_json_atomic
 
     result_file = run_dir / "result.json"
@@ -173,6 +213,9 @@ def run_one(
                 return old
         except (OSError, ValueError):
             pass
+    if isolate:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return _run_in_subprocess(cfg, run_dir, max_steps, seed)
     record: dict[str, Any] = {"seed": seed, "max_steps": max_steps}
     t0 = time.perf_counter()
     try:
@@ -202,8 +245,15 @@ def run_ablation(
     eval_fn: Callable[..., dict[str, float]] | None = None,
     reuse: bool = True,
     progress: bool = True,
+    isolate: bool | None = None,
 ) -> list[VariantResult]:
-    """Train/evaluate/measure every config for every seed and write the table files into ``work_dir``."""
+    """Train/evaluate/measure every config for every seed and write the table files into ``work_dir``.
+
+    ``train_fn(cfg, run_dir, max_steps, seed)`` and ``eval_fn(cfg, run_dir, train_summary)`` default
+    to the project's engine; with the defaults each run is isolated in its own process (``isolate``).
+    """
+    if isolate is None:
+        isolate = train_fn is None and eval_fn is None
     from tqdm import tqdm
 
     from pyramidpose.errors import PyramidPoseError
@@ -234,7 +284,7 @@ def run_ablation(
     bar = tqdm(total=len(jobs), desc="ablation", unit="run", disable=not progress)
     for res, cfg, seed in jobs:
         bar.set_postfix_str(f"{res.name} seed {seed}")
-        run = run_one(cfg, work_dir / res.name / f"seed{seed}", max_steps, seed, train_fn, eval_fn, reuse)
+        run = run_one(cfg, work_dir / res.name / f"seed{seed}", max_steps, seed, train_fn, eval_fn, reuse, isolate)
         res.runs.append(run)
         bar.update(1)
         _write_outputs([v for v, _ in variants], work_dir, max_steps, seeds)  # partial tables as we go

@@ -1,0 +1,55 @@
+"""Cost of each feature-pyramid variant against its baseline, measured in one process.
+
+For every config: parameters, GFLOPs at 256x192 (counted by torch.utils.flop_counter.FlopCounterMode,
+a multiply-add = 2 FLOPs) and fp32 batch-1 CPU latency per crop, plus the ratios to the first config
+(the baseline), timed interleaved in the same process so machine load affects all alike.
+
+    python benchmarks/pyramid_costs.py configs/vitpose_b_coco_256x192.yaml configs/vitpose_b_fpn_*.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("configs", nargs="+", help="training configs; the first one is the reference")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    ap.add_argument("--size", type=int, nargs=2, default=[256, 192], metavar=("H", "W"))
+    args = ap.parse_args()
+
+    from pyramidpose.evaluation.model_stats import count_gflops, count_params
+    from pyramidpose.training.config import load_config
+    from pyramidpose.training.engine import build_model
+
+    size = tuple(args.size)
+    models = []
+    for path in args.configs:
+        m = build_model(load_config(path)).eval()
+        models.append((path.split("/")[-1].removesuffix(".yaml"), m))
+    x = torch.zeros(1, 3, *size)
+    times: dict[str, list[float]] = {n: [] for n, _ in models}
+    with torch.inference_mode():
+        for _, m in models:  # warm-up
+            m(x)
+        for _ in range(args.rounds):
+            for n, m in models:
+                t0 = time.perf_counter()
+                m(x)
+                times[n].append((time.perf_counter() - t0) * 1e3)
+    ref_name = models[0][0]
+    ref_p, ref_f = count_params(models[0][1]), count_gflops(models[0][1], size)
+    ref_t = statistics.median(times[ref_name])
+    print(f"{'config':40s} {'params M':>9s} {'GFLOPs':>8s} {'ms/crop':>8s} {'x params':>8s} {'x GFLOPs':>8s} {'x time':>7s}")
+    for n, m in models:
+        p, f, t = count_params(m), count_gflops(m, size), statistics.median(times[n])
+        print(f"{n:40s} {p / 1e6:9.2f} {f:8.2f} {t:8.1f} {p / ref_p:8.3f} {f / ref_f:8.3f} {t / ref_t:7.3f}")
+
+
+if __name__ == "__main__":
+    main()
