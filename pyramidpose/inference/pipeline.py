@@ -271,7 +271,7 @@ class Pipeline:
             report.skipped.append((str(path), str(exc)))
             return None
         decode = DecodeReport(path)
-        tracker = PoseTracker() if c.track else None
+        tracker = PoseTracker(sigmas=_sigmas(self.video_backend.keypoint_set)) if c.track else None
         smoother = TrackSmoother(c.one_euro) if (c.smooth and c.track) else None
         jsonl_path = out_dir / f"{path.stem}.jsonl"
         mp4_path = out_dir / f"{path.stem}.mp4"
@@ -303,7 +303,7 @@ class Pipeline:
                         if len(boxes):
                             result = self.video_backend.predict(rgb, boxes, scores)
                         else:
-                            result = PoseResult.empty(17, "coco")
+                            result = PoseResult.empty(len(tracker.sigmas) if tracker else 17, self.video_backend.keypoint_set)
                     ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
                     if smoother is not None and len(result):
                         result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
@@ -314,7 +314,7 @@ class Pipeline:
                     writer.write(draw_frame(rgb, result, ids, c.draw_threshold))
                     frames += 1
                     report.people += len(result)
-        except PyramidPoseError as exc:
+        except (PyramidPoseError, OSError) as exc:
             report.skipped.append((str(path), str(exc)))
             return None
         if decode.skipped or decode.problems:
@@ -386,6 +386,17 @@ class Pipeline:
         for v in videos:
             self.run_video(v, report)
         return report
+
+
+def _sigmas(keypoint_set: str) -> np.ndarray | None:
+    """OKS sigmas of a keypoint layout for tracking (0.05 each where the layout has none)."""
+    from pyramidpose.skeletons import get_keypoint_set
+
+    try:
+        ks = get_keypoint_set(keypoint_set)
+    except KeyError:
+        return None
+    return ks.sigmas_array() if ks.sigmas is not None else np.full(ks.num_keypoints, 0.05)
 
 
 def _boxes_from_result(result: PoseResult, shape: tuple[int, ...]) -> np.ndarray:
