@@ -210,6 +210,14 @@ def test_vitpose_checkpoint_backend_runs_through_the_pipeline(tmp_path, pipeline
     report = pipe.run([str(CLIP)])
     recs = _records(tmp_path / "vit" / "street_5frames.jsonl")
     assert len(recs) == 1 and report.videos[0].frames == 1
+    # image sets go through the predictor's cross-image batching; a blank image gives no rows
+    from PIL import Image
+
+    Image.fromarray(np.full((64, 64, 3), 80, np.uint8)).save(tmp_path / "blank.png")
+    pipe.run([str(SAMPLES / "000000165518.jpg"), str(tmp_path / "blank.png")])
+    rows = json.loads((tmp_path / "vit" / "results.json").read_text())
+    assert rows and {r["image_id"] for r in rows} == {165518}
+    assert all(len(r["keypoints"]) == 51 for r in rows)
     for r in recs:
         for inst in r["instances"]:
             x, y, w, h = inst["bbox"]

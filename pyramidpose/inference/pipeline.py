@@ -228,7 +228,7 @@ class Pipeline:
         boxes, scores = self._boxes(image, key)
         backend = backend or self.backend
         if len(boxes) == 0:
-            return PoseResult.empty(17 if backend.keypoint_set == "coco" else 0, backend.keypoint_set)
+            return PoseResult.empty(_num_keypoints(backend.keypoint_set), backend.keypoint_set)
         return backend.predict(image, boxes, scores)
 
     # images ------------------------------------------------------------------------------------
@@ -238,13 +238,7 @@ class Pipeline:
             return None
         out_dir = Path(self.config.out_dir)
         coco: list[dict] = []
-        for path in _progress(paths, len(paths), "images", self.config.progress):
-            try:
-                image = read_image(path)
-                result = self.predict_image(image, image_id_for(path))
-            except PyramidPoseError as exc:
-                report.skipped.append((str(path), str(exc)))
-                continue
+        for (path, image), result in self._image_results(paths, report):
             report.images += 1
             report.people += len(result)
             coco.extend(result.to_coco(image_id_for(path)))
@@ -258,6 +252,32 @@ class Pipeline:
         write_json_atomic(target, coco)
         report.written.insert(0, target)
         return target
+
+    def _image_results(self, paths: list[Path], report: RunReport):
+        """Yield ``((path, image), PoseResult)`` per readable image, in order. A backend with
+        cross-image batching (ViTPose's ``predict_tagged``) gets all images as one stream, so crops
+        of consecutive images share forward passes; unreadable images are reported and skipped."""
+
+        def items():
+            for path in _progress(paths, len(paths), "images", self.config.progress):
+                try:
+                    image = read_image(path)
+                    boxes, scores = self._boxes(image, image_id_for(path))
+                except PyramidPoseError as exc:
+                    report.skipped.append((str(path), str(exc)))
+                    continue
+                yield (path, image), image, boxes, scores
+
+        predictor = getattr(self.backend, "predictor", None)
+        if predictor is not None and hasattr(predictor, "predict_tagged"):
+            yield from predictor.predict_tagged(items())
+            return
+        for tag, image, boxes, scores in items():
+            if len(boxes) == 0:
+                ks = self.backend.keypoint_set
+                yield tag, PoseResult.empty(_num_keypoints(ks), ks)
+            else:
+                yield tag, self.backend.predict(image, boxes, scores)
 
     # videos ------------------------------------------------------------------------------------
     def run_video(self, path: Path, report: RunReport) -> VideoOutput | None:
@@ -303,7 +323,8 @@ class Pipeline:
                         if len(boxes):
                             result = self.video_backend.predict(rgb, boxes, scores)
                         else:
-                            result = PoseResult.empty(len(tracker.sigmas) if tracker else 17, self.video_backend.keypoint_set)
+                            ks = self.video_backend.keypoint_set
+                            result = PoseResult.empty(_num_keypoints(ks), ks)
                     ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
                     if smoother is not None and len(result):
                         result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
@@ -386,6 +407,15 @@ class Pipeline:
         for v in videos:
             self.run_video(v, report)
         return report
+
+
+def _num_keypoints(keypoint_set: str) -> int:
+    from pyramidpose.skeletons import get_keypoint_set
+
+    try:
+        return get_keypoint_set(keypoint_set).num_keypoints
+    except KeyError:
+        return 0
 
 
 def _sigmas(keypoint_set: str) -> np.ndarray | None:
