@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pyramidpose import cli
-from pyramidpose.forecasting.train import DEFAULT_WEIGHTS, load_forecaster
+from pyramidpose.forecasting.train import DEFAULT_WEIGHTS, DEFAULT_WEIGHTS_2D, load_forecaster
 from pyramidpose.models.forecasting import ForecasterConfig, build_forecaster
 from pyramidpose.training.lift_trainer import save_checkpoint
 
@@ -149,3 +149,22 @@ def test_default_beats_zero_velocity_on_held_out_subject(shared_data, tmp_path):
     assert m["subjects"] == ["03"] and m["num_windows"] > 1000
     for ms in (80, 160, 320, 400, 560, 1000):
         assert m[f"model_mm_{ms}"] < m[f"zero_velocity_mm_{ms}"], ms
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS_2D.is_file(), reason="embedded 2D forecaster not built yet")
+def test_2d_input_uses_the_embedded_2d_forecaster(tmp_path):
+    # a real motion seen in 2D: the bundled excerpt, root-relative, orthographic view, in pixels
+    from pyramidpose.data.mocap import load_cmu_sequence
+    from pyramidpose.forecasting.data import to_2d
+
+    p = load_cmu_sequence(MOCAP / "01.asf", MOCAP / "01_01_first60.amc", fps=120)
+    px = to_2d(p - p[:, :1]) * 500 + [320.0, 240.0]  # 60 frames, treated as 25 fps
+    np.save(tmp_path / "kp.npy", px.astype(np.float32))
+    out = tmp_path / "o"
+    assert cli.main(["forecast", str(tmp_path / "kp.npy"), "--out", str(out), "--animation", "none"]) == 0
+    s = json.loads((out / "forecast.json").read_text())
+    assert s["unit"] == "pixels" and s["t_in"] == 50 and not s["true_future_known"]
+    pred = np.load(out / "predicted.npy")
+    assert pred.shape == (25, 17, 2) and np.isfinite(pred).all()
+    assert np.abs(pred).max() < 2000  # in pixels, around the root, not meters
+    assert np.abs(pred).max() > 50

@@ -6,7 +6,7 @@
 
 SEQUENCE is a CMU AMC file (its ASF skeleton found beside it, or given with --asf) or a ``.npy``
 array ``[F, 17, 3]`` (H36M-17 joints, meters) or ``[F, 17, 2]`` (H36M-17 2D keypoints). Without
---weights the embedded default forecaster is used.
+--weights the embedded default forecaster is used (the 2D one for 2D input).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def _sequence_parser() -> argparse.ArgumentParser:
     p.add_argument("sequence", type=Path, metavar="SEQUENCE",
                    help="CMU .amc file (ASF beside it or --asf), or .npy [F, 17, 3] / [F, 17, 2] (H36M-17)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--weights", type=Path, default=None, help="forecaster .safetensors (default: embedded)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="forecaster .safetensors (default: the embedded 3D one, or the 2D one for 2D input)")  # fmt: skip
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of an AMC sequence")
     p.add_argument("--start", type=int, default=None,
                    help="first observed frame (at the model's fps); default: the middle of the sequence")  # fmt: skip
@@ -212,6 +213,19 @@ def _load_sequence(args: argparse.Namespace, fps: float, dims: int):
     return rel, lambda x: x, "meters"
 
 
+def _input_dims(path: Path) -> int | None:
+    """2 or 3 for a readable .npy of shape [F, K, 2|3], 3 for AMC files, else None (checked later)."""
+    if path.suffix.lower() == ".amc":
+        return 3
+    try:
+        import numpy as np
+
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        return int(arr.shape[-1]) if arr.ndim == 3 else None
+    except (OSError, ValueError):
+        return None
+
+
 def _save_npy(path: Path, arr) -> None:
     import io
 
@@ -229,11 +243,19 @@ def _forecast(args: argparse.Namespace) -> int:
     from pyramidpose.errors import DataError
     from pyramidpose.forecasting.baselines import BASELINES, run_baseline
     from pyramidpose.forecasting.metrics import horizon_mpjpe, mpjpe_per_frame
-    from pyramidpose.forecasting.train import error_joints, load_forecaster, predict_windows
+    from pyramidpose.forecasting.train import (
+        DEFAULT_WEIGHTS_2D,
+        error_joints,
+        load_forecaster,
+        predict_windows,
+    )
     from pyramidpose.forecasting.viz import animate_forecast, plot_forecast
     from pyramidpose.utils.io import write_json_atomic
 
-    model, meta = load_forecaster(args.weights)
+    weights = args.weights
+    if weights is None and _input_dims(args.sequence) == 2 and DEFAULT_WEIGHTS_2D.is_file():
+        weights = DEFAULT_WEIGHTS_2D
+    model, meta = load_forecaster(weights)
     d = meta["data"]
     fps, t_in, t_out, dims = float(d["fps"]), int(d["t_in"]), int(d["t_out"]), int(d["dims"])
     poses, to_input, unit = _load_sequence(args, fps, dims)

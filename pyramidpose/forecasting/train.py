@@ -31,7 +31,8 @@ from pyramidpose.models.forecasting import ForecasterConfig, build_forecaster
 from pyramidpose.training.lift_trainer import TrainerConfig, fit, load_checkpoint, load_yaml_config
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-DEFAULT_WEIGHTS = ASSETS / "forecaster_default.safetensors"
+DEFAULT_WEIGHTS = ASSETS / "forecaster_default.safetensors"  # 3D joints (H36M-17, meters)
+DEFAULT_WEIGHTS_2D = ASSETS / "forecaster_default_2d.safetensors"  # 2D keypoints (H36M-17)
 
 
 @dataclass
