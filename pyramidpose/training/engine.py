@@ -424,7 +424,7 @@ def _seed_all(seed: int) -> None:
 
 
 def train(
-    config: Config | str | Path,
+    config: Config | str | Path | None,
     work_dir: str | Path,
     max_steps: int | None = None,
     resume: str | Path | None = None,
