@@ -43,7 +43,9 @@ class ClassicHead(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.final_layer(self.deconv_layers(x))
+        # channels-last runs the deconvolutions on oneDNN's fast NHWC path (the ViT map already is)
+        x = x.contiguous(memory_format=torch.channels_last)
+        return self.final_layer(self.deconv_layers(x)).contiguous()
 
 
 class SimpleHead(nn.Module):
@@ -57,10 +59,11 @@ class SimpleHead(nn.Module):
         nn.init.zeros_(self.final_layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
         x = F.interpolate(
             F.relu(x), scale_factor=self.scale_factor, mode="bilinear", align_corners=False
         )
-        return self.final_layer(x)
+        return self.final_layer(x).contiguous()
 
 
 def build_head(kind: str, in_channels: int, num_keypoints: int, channels: int = 256) -> nn.Module:

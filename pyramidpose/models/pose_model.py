@@ -8,6 +8,7 @@ models only) and ``head.*``, which the layer-wise learning-rate decay of the tra
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,6 +177,29 @@ class PoseModel(nn.Module):
         self.config.dataset_index = int(value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training and not torch.is_grad_enabled() and x.device.type == "cpu":
+            if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+                # Inference under bf16 autocast: run a twin whose matmul/conv weights are already
+                # bf16 instead of re-casting ~all parameters on every call (same numerics).
+                return self._low_precision_twin(torch.bfloat16)._forward_impl(x)
+        return self._forward_impl(x)
+
+    def _low_precision_twin(self, dtype: torch.dtype) -> PoseModel:
+        """A cached copy with Linear/Conv weights in ``dtype`` (norms stay fp32, as autocast runs
+        them); rebuilt whenever a parameter or buffer of this model changes."""
+        tensors = [*self.parameters(), *self.buffers()]
+        key = (dtype, self.dataset_index, tuple((t.data_ptr(), t._version) for t in tensors))
+        cache = self.__dict__.get("_twin_cache")
+        if cache is None or cache[0] != key:
+            self.__dict__["_twin_cache"] = None  # not copied into the twin
+            twin = copy.deepcopy(self)
+            for m in twin.modules():
+                if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                    m.to(dtype)
+            self.__dict__["_twin_cache"] = cache = (key, twin.eval())
+        return cache[1]
+
+    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
         if self.neck is None:
             return self.head(self.backbone(x))
         indices = self.neck.in_indices

@@ -210,6 +210,9 @@ class Block(nn.Module):
 class ViT(nn.Module):
     """ViTPose backbone: ``forward(x) -> [B, C, H/16, W/16]`` (final LayerNorm'ed feature map).
 
+    Feature maps are returned as channels-last strided views of the token sequence (no copy); call
+    ``.contiguous()`` before ``.view()`` if you need NCHW memory.
+
     Args:
         embed_dim, depth, num_heads: size (see :data:`VIT_PRESETS`).
         input_size: ``(H, W)`` the position grid is stored for; other sizes are resized on the fly.
@@ -285,8 +288,7 @@ class ViT(nn.Module):
         tokens, (h, w) = self._embed(x)
         for blk in self.blocks:
             tokens = blk(tokens, ds)
-        tokens = self.last_norm(tokens)
-        return tokens.transpose(1, 2).reshape(x.shape[0], self.embed_dim, h, w)
+        return _to_map(self.last_norm(tokens), h, w)
 
     def forward_intermediates(
         self,
@@ -315,12 +317,21 @@ class ViT(nn.Module):
             tokens = blk(tokens, ds)
             if i in wanted:
                 out = self.last_norm(tokens) if norm else tokens
-                found[i] = out.transpose(1, 2).reshape(x.shape[0], self.embed_dim, h, w)
+                found[i] = _to_map(out, h, w)
         return [found[i] for i in idx]
 
     @property
     def num_tokens(self) -> int:
         return self.grid[0] * self.grid[1]
+
+
+def _to_map(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``[B, h*w, C]`` tokens -> ``[B, C, h, w]`` map without a copy (a channels-last strided view).
+
+    The token sequence already is NHWC memory, which is what the oneDNN convolutions of the heads
+    and necks prefer; the values equal the official ``permute + reshape + contiguous``.
+    """
+    return tokens.reshape(tokens.shape[0], h, w, tokens.shape[-1]).permute(0, 3, 1, 2)
 
 
 def grid_from_num_patches(n: int) -> tuple[int, int]:
