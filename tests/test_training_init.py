@@ -41,3 +41,24 @@ def test_backbone_only_weights_leave_the_head_alone(tmp_path: Path) -> None:
     init_weights(model, cfg, log=lambda _: None)
     assert torch.equal(model.backbone.blocks[0].mlp.fc1.weight, src.backbone.blocks[0].mlp.fc1.weight)
     assert torch.equal(model.head.final_layer.weight, head_before)
+
+
+def test_pyramid_model_with_aux_loss_trains_and_validates_in_bf16(coco_mini: Path, tmp_path: Path) -> None:
+    """``model.overrides`` reaches create_model (here a feature-pyramid neck with auxiliary
+    supervision); the auxiliary loss is added, and validation under bf16 works after training steps."""
+    from _training_utils import tiny_config
+
+    from pyramidpose import load_model
+    from pyramidpose.training.engine import train
+
+    cfg = tiny_config(
+        coco_mini,
+        [
+            "model.overrides={neck: {type: fpn, aux_weight: 0.5, channels: 32, head_channels: 32}}",
+            "train.amp=bf16", "eval.interval=1", "data.max_train_instances=4", "train.epochs=1",
+            "data.val_ann=annotations/person_keypoints_train2017.json", "data.val_images=train2017",
+        ],
+    )  # fmt: skip
+    out = train(cfg, tmp_path / "run", max_steps=1)
+    assert out["step"] == 1 and out["AP"] is not None
+    assert load_model(tmp_path / "run" / "model_last.safetensors").config.neck["aux_weight"] == 0.5
