@@ -1,7 +1,7 @@
 """Cost of each feature-pyramid variant against its baseline, measured in one process.
 
 For every config: parameters, GFLOPs at 256x192 (counted by torch.utils.flop_counter.FlopCounterMode,
-a multiply-add = 2 FLOPs) and fp32 batch-1 CPU latency per crop, plus the ratios to the first config
+a multiply-add = 2 FLOPs) and fp32 batch-1 CPU latency per crop (1 thread by default), plus the ratios to the first config
 (the baseline), timed interleaved in the same process so machine load affects all alike.
 
     python benchmarks/pyramid_costs.py configs/vitpose_b_coco_256x192.yaml configs/vitpose_b_fpn_*.yaml
@@ -21,7 +21,9 @@ def main() -> None:
     ap.add_argument("configs", nargs="+", help="training configs; the first one is the reference")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     ap.add_argument("--size", type=int, nargs=2, default=[256, 192], metavar=("H", "W"))
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads while timing (default 1)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
 
     from pyramidpose.evaluation.model_stats import count_gflops, count_params
     from pyramidpose.training.config import load_config

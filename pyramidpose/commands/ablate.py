@@ -87,7 +87,7 @@ def build_model_from_config(cfg: Any) -> Any:
 
 
 def measure_model(cfg: Any, latency_runs: int = 10) -> dict[str, Any]:
-    """Parameters (M), GFLOPs at 256x192 (FlopCounterMode) and CPU latency per crop (ms)."""
+    """Parameters (M), GFLOPs at 256x192 (FlopCounterMode) and 1-thread CPU latency per crop (ms)."""
     from pyramidpose.evaluation.model_stats import count_gflops, count_params, cpu_latency_ms
 
     model = build_model_from_config(cfg).eval()
@@ -96,7 +96,8 @@ def measure_model(cfg: Any, latency_runs: int = 10) -> dict[str, Any]:
         "gflops": count_gflops(model, STATS_SIZE),
     }
     if latency_runs > 0:
-        lat = cpu_latency_ms(model, STATS_SIZE, runs=latency_runs)
+        # one thread: stable on a shared machine (multi-thread timings collapse when cores are busy)
+        lat = cpu_latency_ms(model, STATS_SIZE, runs=latency_runs, threads=1)
         stats["latency_ms"], stats["latency_min_ms"] = lat["median"], lat["min"]
     return stats
 
@@ -379,7 +380,7 @@ def to_markdown(
         "AP/AP50/AP75/APm/APl: COCO keypoint AP (pycocotools) on the config's validation set; PCK@0.2: "
         "labelled keypoints within 0.2 of the box size (per-axis box normalisation).",
         "Params and GFLOPs counted by torch.utils.flop_counter.FlopCounterMode on one 256x192 crop "
-        "(a multiply-add counts 2 FLOPs); CPU ms/crop: median fp32 batch-1 latency on this machine.",
+        "(a multiply-add counts 2 FLOPs); CPU ms/crop: median fp32 batch-1 latency, 1 thread, on this machine.",
     ]
     if not final:
         notes.insert(0, "\n(partial: the ablation is still running)")
