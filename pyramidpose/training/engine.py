@@ -467,9 +467,11 @@ def train(
     check_model_config(cfg)
     paths = check_data_paths(cfg)  # before any process group or model: a bad path fails fast
     info = init_distributed(cfg.train.device)
+    threads = torch.get_num_threads()
     try:
         return _train(cfg, Path(work_dir), paths, info, max_steps, resume_state)
     finally:
+        torch.set_num_threads(threads)  # train.threads must not leak into the caller
         shutdown(info)
 
 
