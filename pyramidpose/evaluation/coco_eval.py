@@ -95,33 +95,44 @@ def load_sigmas(path: str | os.PathLike[str]) -> np.ndarray:
     return sig
 
 
-def _decode_json(data: bytes) -> Any:
-    """Decode JSON with orjson when it is installed (several times faster), else the standard library.
+class _JsonFile:
+    """The bytes of a JSON file, decoded on demand: lazily by pysimdjson (fast path) or fully by ``json``."""
 
-    Anything orjson refuses (``NaN`` tokens, huge integers) goes through the standard library, so the
-    accepted input and the error messages do not depend on orjson being present.
-    """
-    try:
-        import orjson
-    except ImportError:
-        return json.loads(data)
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
+    def __init__(self, path: Path, data: bytes, what: str) -> None:
+        self.path, self.data, self.what = path, data, what
+
+    def document(self) -> Any:
+        """The pysimdjson document (elements are decoded only when touched), or None when pysimdjson is not
+        installed or refuses the text (``NaN`` tokens, integers beyond 64 bits, invalid JSON, ...): the
+        standard library then decides what the text means, so the accepted input and the error messages
+        never depend on pysimdjson."""
+        try:
+            import simdjson
+        except ImportError:
+            return None
+        try:
+            return simdjson.Parser().parse(self.data)  # the document keeps its parser alive
+        except Exception:
+            return None
+
+    def decode(self) -> Any:
+        """The whole file as Python objects (standard library, as pycocotools reads it)."""
+        try:
+            return json.loads(self.data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{self.what} file {self.path} is not valid JSON: {exc}") from None
 
 
 def _load_json(obj: Any, what: str) -> Any:
+    """A path becomes a :class:`_JsonFile`; anything else (already loaded data) is returned as it is."""
     if isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
         try:
-            return _decode_json(path.read_bytes())
+            return _JsonFile(path, path.read_bytes(), what)
         except FileNotFoundError:
             raise DataError(f"{what} file not found: {path}") from None
         except OSError as exc:
             raise DataError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"{what} file {path} is not valid JSON: {exc}") from None
     return obj
 
 
@@ -181,13 +192,10 @@ class _GroundTruth:
                 "ground truth lists no categories; a keypoint file needs e.g. {'id': 1, 'name': 'person'}"
             )
         try:
-            self.img_ids = sorted(set(img_ids))
-            self.cat_ids = sorted(set(cat_ids))
+            self._set_ids(img_ids, cat_ids)
         except TypeError:
             raise DataError("ground truth image or category ids mix types that cannot be sorted") from None
-        self.img_pos = {v: i for i, v in enumerate(self.img_ids)}
-        self.cat_pos = {v: i for i, v in enumerate(self.cat_ids)}
-        n_img = len(self.img_ids)
+        n_img = self.n_img
 
         units, kpts, areas, boxes, crowd, nkp, ann_ids = [], [], [], [], [], [], []
         seen_ids: set[Any] = set()
@@ -246,10 +254,31 @@ class _GroundTruth:
             if bad is not None:
                 raise DataError(f"ground truth annotation id {ann_ids[bad[0]]}: keypoints contain a {bad[1]}")
             raise DataError("ground truth keypoints could not be read as numbers")
-        kp_arr = kp_arr.reshape(-1, k, 3)
-        vis_count = np.count_nonzero(kp_arr[:, :, 2] > 0, axis=1)
-        nkp_arr = np.array([vis_count[i] if v is None else v for i, v in enumerate(nkp)], dtype=np.float64)
+        self._finish(units, kp_arr.reshape(-1, k, 3), areas, boxes, crowd, nkp, ann_ids)
 
+    def _set_ids(self, img_ids: list[Any], cat_ids: list[Any]) -> None:
+        self.img_ids = sorted(set(img_ids))
+        self.cat_ids = sorted(set(cat_ids))
+        self.img_pos = {v: i for i, v in enumerate(self.img_ids)}
+        self.cat_pos = {v: i for i, v in enumerate(self.cat_ids)}
+        self.n_img = len(self.img_ids)
+        self.n_units = self.n_img * len(self.cat_ids)
+
+    def _finish(
+        self,
+        units: Any,
+        kp_arr: np.ndarray,
+        areas: Any,
+        boxes: Any,
+        crowd: Any,
+        nkp: list[Any],
+        ann_ids: list[Any],
+    ) -> None:
+        """Arrays from validated columns: ``kp_arr`` (n, K, 3); ``nkp`` None where ``num_keypoints`` is absent."""
+        if None in nkp:
+            vis_count = np.count_nonzero(kp_arr[:, :, 2] > 0, axis=1)
+            nkp = [vis_count[i] if v is None else v for i, v in enumerate(nkp)]
+        nkp_arr = np.array(nkp, dtype=np.float64)
         units_arr = np.asarray(units, dtype=np.int64)
         order = np.argsort(units_arr, kind="stable")  # by (category, image), file order within
         self.unit = units_arr[order]
@@ -260,14 +289,133 @@ class _GroundTruth:
         self.ignore = self.crowd | (nkp_arr[order] == 0)
         ids = np.asarray(ann_ids, dtype=np.float64)[order]
         self.id_nonzero = ids != 0  # pycocotools stores matches by id, so a match to id 0 reads as none
-        self.n_img = n_img
-        self.n_units = n_img * len(self.cat_ids)
+
+    @classmethod
+    def from_document(cls, doc: Any, sigmas: np.ndarray, use_area: bool) -> _GroundTruth | None:
+        """The ground truth straight from a pysimdjson document, or None if anything is unusual.
+
+        Only the fields evaluation needs are decoded (``segmentation`` polygons never are); numeric
+        lists become arrays without Python floats. Anything this path does not prove well-formed
+        (missing fields, unexpected types, nested lists, duplicate keys in an object, duplicate ids,
+        ...) returns None, and the careful per-record path then runs on the fully decoded file and
+        names the problem. Where both accept the input they give identical arrays.
+        """
+        import simdjson
+
+        obj, arr = simdjson.Object, simdjson.Array
+        k = len(sigmas)
+        num = {int, float}
+        try:
+            if not isinstance(doc, obj) or not _unique_keys(doc):
+                return None
+            images, anns, cats = doc["images"], doc["annotations"], doc["categories"]
+            if not (isinstance(images, arr) and isinstance(anns, arr) and isinstance(cats, arr)):
+                return None
+            images, anns, cats = list(images), list(anns), list(cats)
+            if not cats or not all(map(_unique_keys, images)) or not all(map(_unique_keys, cats)):
+                return None
+            if not all(map(_unique_keys, anns)):
+                return None
+            img_ids = [o["id"] for o in images]
+            cat_ids = [o["id"] for o in cats]
+            if not set(map(type, img_ids)) | set(map(type, cat_ids)) <= {int, float, str}:
+                return None
+            self = cls.__new__(cls)
+            self._set_ids(img_ids, cat_ids)
+            a_ids = [a["id"] for a in anns]
+            ips = list(map(self.img_pos.get, [a["image_id"] for a in anns]))
+            cps = list(map(self.cat_pos.get, [a["category_id"] for a in anns]))
+            if None in ips or None in cps:
+                keep = [i for i, (ip, cp) in enumerate(zip(ips, cps)) if ip is not None and cp is not None]
+                anns = [anns[i] for i in keep]
+                a_ids, ips, cps = [a_ids[i] for i in keep], [ips[i] for i in keep], [cps[i] for i in keep]
+            if not set(map(type, a_ids)) <= num or len(set(a_ids)) != len(a_ids):
+                return None
+            kp_lists = [a["keypoints"] for a in anns]
+            bb_lists = [a["bbox"] for a in anns]
+            kp_arr = _flat_numeric_rows(kp_lists, 3 * k, arr)
+            box_arr = _flat_numeric_rows(bb_lists, 4, arr)
+            if kp_arr is None or box_arr is None:
+                return None
+            if use_area:
+                areas: Any = [a["area"] for a in anns]
+                if not set(map(type, areas)) <= num:
+                    return None
+            else:
+                areas = box_arr[:, 3] * box_arr[:, 2] * 0.53  # xtcocotools' order of operations
+            crowd = [a.get("iscrowd", 0) for a in anns]
+            nkp = [a.get("num_keypoints") for a in anns]
+            if not set(map(type, crowd)) <= {int, float, bool, type(None)}:
+                return None
+            if not set(map(type, nkp)) <= {int, float, type(None)}:
+                return None
+        except Exception:  # anything unexpected: the careful path decides
+            return None
+        units = np.asarray(cps, dtype=np.int64) * self.n_img + np.asarray(ips, dtype=np.int64)
+        self._finish(units, kp_arr.reshape(-1, k, 3), areas, box_arr, [bool(c) for c in crowd], nkp, a_ids)
+        return self
+
+
+def _unique_keys(o: Any) -> bool:
+    """No key repeats in this pysimdjson object (the standard library would keep the last one, pysimdjson
+    gives the first)."""
+    return len(o) == len(set(o.keys()))
+
+
+def _flat_numeric_rows(rows: list[Any], width: int, arr_type: type) -> np.ndarray | None:
+    """pysimdjson arrays that are each a flat list of ``width`` numbers, as a float64 (n, width) array."""
+    if not rows:
+        return np.zeros((0, width), dtype=np.float64)
+    if set(map(type, rows)) != {arr_type} or set(map(len, rows)) != {width}:
+        return None
+    # as_buffer flattens nested lists, so prove there are none: one '[' per row in the minified text.
+    if b"".join([r.mini for r in rows]).count(b"[") != len(rows):
+        return None
+    flat = np.frombuffer(b"".join([r.as_buffer(of_type="d") for r in rows]), dtype=np.float64)
+    if flat.size != len(rows) * width or not np.isfinite(flat).all():
+        return None
+    return flat.reshape(len(rows), width)
 
 
 class _Detections:
     """Kept detections (top ``MAX_DETS`` per image and category) ordered by (unit, rank)."""
 
-    def __init__(self, results: Any, gt: _GroundTruth, k: int) -> None:
+    def __init__(
+        self, units: np.ndarray, keep_rows: np.ndarray, score_arr: np.ndarray, kp_arr: np.ndarray, area: np.ndarray
+    ) -> None:
+        """From validated columns: ``kp_arr`` (n, K, 3), ``area`` per result, ``keep_rows`` False for results
+        in a category the ground truth does not list."""
+        if not keep_rows.all():
+            warnings.warn(
+                f"{int((~keep_rows).sum())} results have a category_id not in the ground truth and are not evaluated",
+                stacklevel=4,
+            )
+            idx = np.flatnonzero(keep_rows)
+            units, score_arr, kp_arr, area = units[idx], score_arr[idx], kp_arr[idx], area[idx]
+        # pycocotools: stable sort by -score within each image (file order on ties), keep the top 20.
+        order = np.lexsort((np.arange(len(units)), -score_arr, units))
+        units = units[order]
+        starts = np.searchsorted(units, units, side="left")
+        rank = np.arange(len(units)) - starts
+        keep = rank < MAX_DETS
+        order = order[keep]
+        self.unit = units[keep]
+        self.rank = rank[keep]
+        self.score = score_arr[order]
+        self.xy = np.ascontiguousarray(kp_arr[order, :, :2])
+        self.area = area[order]
+
+    @staticmethod
+    def keypoint_area(kp_arr: np.ndarray) -> np.ndarray:
+        """pycocotools' ``loadRes`` area: ``w * h`` of the extent of all keypoints."""
+        if not len(kp_arr):
+            return np.zeros(0)
+        x, y = kp_arr[:, :, 0], kp_arr[:, :, 1]
+        return (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))
+
+    @classmethod
+    def from_records(cls, results: Any, gt: _GroundTruth, k: int) -> _Detections:
+        """From Python records (in memory or decoded JSON), naming the first malformed one."""
         if not isinstance(results, list):
             raise DataError(
                 "results must be a JSON list of objects with image_id, category_id, keypoints, score"
@@ -366,32 +514,75 @@ class _Detections:
                 )
             raise DataError(f"results[{i}]{desc} {msg}")
         assert kp_arr is not None
-        if not keep_rows.all():
-            warnings.warn(
-                f"{int((~keep_rows).sum())} results have a category_id not in the ground truth and are not evaluated",
-                stacklevel=3,
-            )
         kp_arr = kp_arr.reshape(n, k, 3)
         if bbox_area:
             box_arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             area = box_arr[:, 2] * box_arr[:, 3]
         else:
-            x, y = kp_arr[:, :, 0], kp_arr[:, :, 1]
-            area = (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1)) if n else np.zeros(0)
-        idx = np.flatnonzero(keep_rows)
-        units, score_arr, kp_arr, area = units[idx], score_arr[idx], kp_arr[idx], area[idx]
-        # pycocotools: stable sort by -score within each image (file order on ties), keep the top 20.
-        order = np.lexsort((np.arange(len(idx)), -score_arr, units))
-        units = units[order]
-        starts = np.searchsorted(units, units, side="left")
-        rank = np.arange(len(units)) - starts
-        keep = rank < MAX_DETS
-        order = order[keep]
-        self.unit = units[keep]
-        self.rank = rank[keep]
-        self.score = score_arr[order]
-        self.xy = np.ascontiguousarray(kp_arr[order, :, :2])
-        self.area = area[order]
+            area = cls.keypoint_area(kp_arr)
+        return cls(units, keep_rows, score_arr, kp_arr, area)
+
+    @classmethod
+    def from_document(cls, doc: Any, data: bytes, gt: _GroundTruth, k: int) -> _Detections | None:
+        """Results straight from a pysimdjson document, or None if anything is unusual.
+
+        Keypoint lists become one array without Python floats. Anything this path does not prove
+        well-formed (a missing field, a non-numeric score, an unknown image, a nested list, an extra
+        list anywhere, a duplicate key, ...) returns None and the careful per-record path names the
+        problem on the fully decoded file. Where both accept the input they give identical arrays.
+        """
+        import simdjson
+
+        width = 3 * k
+        try:
+            if not isinstance(doc, simdjson.Array) or len(doc) == 0:
+                return None
+            recs = list(doc)
+            n = len(recs)
+            first = recs[0]
+            with_box = isinstance(first, simdjson.Object) and "bbox" in first
+            # One '[' per keypoint list (and box) plus the outer list: no nested or other lists anywhere.
+            if data.count(b"[") != 1 + n * (2 if with_box else 1):
+                return None
+            kps = [r["keypoints"] for r in recs]
+            scores = [r["score"] for r in recs]
+            img_pos, cat_pos = gt.img_pos, gt.cat_pos
+            ips = list(map(img_pos.get, [r["image_id"] for r in recs]))
+            cps = list(map(cat_pos.get, [r["category_id"] for r in recs]))
+            sizes = set(map(len, recs))
+            if sizes != {5 if with_box else 4} and not all(map(_unique_keys, recs)):
+                return None
+            if None in ips or not set(map(type, scores)) <= {int, float}:
+                return None
+            if set(map(type, kps)) != {simdjson.Array} or set(map(len, kps)) != {width}:
+                return None
+            flat = np.frombuffer(b"".join([a.as_buffer(of_type="d") for a in kps]), dtype=np.float64)
+            if flat.size != n * width:
+                return None
+            kp_arr = flat.reshape(n, k, 3)
+            if with_box:
+                boxes = [r["bbox"] for r in recs]
+                if set(map(type, boxes)) != {simdjson.Array} or set(map(len, boxes)) != {4}:
+                    return None
+                box_arr = np.frombuffer(b"".join([b.as_buffer(of_type="d") for b in boxes]), dtype=np.float64)
+                if box_arr.size != 4 * n:
+                    return None
+                box_arr = box_arr.reshape(n, 4)
+        except Exception:  # anything unexpected: the careful path decides
+            return None
+        score_arr = np.array(scores, dtype=np.float64)
+        if not (np.isfinite(flat).all() and np.isfinite(score_arr).all()):
+            return None
+        if with_box:
+            if not np.isfinite(box_arr).all():
+                return None
+            area = box_arr[:, 2] * box_arr[:, 3]
+        else:
+            area = cls.keypoint_area(kp_arr)
+        keep_rows = np.fromiter((c is not None for c in cps), dtype=bool, count=n)
+        cp_arr = np.array(cps if keep_rows.all() else [0 if c is None else c for c in cps], dtype=np.int64)
+        units = cp_arr * gt.n_img + np.array(ips, dtype=np.int64)
+        return cls(units, keep_rows, score_arr, kp_arr, area)
 
 
 def _fast_columns(
@@ -662,15 +853,27 @@ def coco_keypoint_eval(
         raise DataError("OKS sigmas must be positive finite numbers, one per keypoint")
     if hasattr(gt, "dataset") and isinstance(getattr(gt, "dataset", None), dict):
         gt = gt.dataset  # a pycocotools COCO object
-    gt_obj = _load_json(gt, "ground-truth annotation")
-    res_obj = _load_json(results, "results")
-    g = _GroundTruth(gt_obj, sig, use_area)
-    if isinstance(res_obj, list) and len(res_obj) == 0:
-        warnings.warn(
-            "the result list is empty: reporting the stats of no detections (pycocotools would crash)",
-            stacklevel=2,
-        )
-    d = _Detections(res_obj, g, len(sig))
+    gt_src = _load_json(gt, "ground-truth annotation")
+    res_src = _load_json(results, "results")
+    g = None
+    if isinstance(gt_src, _JsonFile):  # fast path first; the careful one names any problem
+        g = _GroundTruth.from_document(gt_src.document(), sig, use_area)
+        if g is None:
+            gt_src = gt_src.decode()
+    if g is None:
+        g = _GroundTruth(gt_src, sig, use_area)
+    d = None
+    if isinstance(res_src, _JsonFile):
+        d = _Detections.from_document(res_src.document(), res_src.data, g, len(sig))
+        if d is None:
+            res_src = res_src.decode()
+    if d is None:
+        if isinstance(res_src, list) and len(res_src) == 0:
+            warnings.warn(
+                "the result list is empty: reporting the stats of no detections (pycocotools would crash)",
+                stacklevel=2,
+            )
+        d = _Detections.from_records(res_src, g, len(sig))
     return _evaluate_arrays(g, d, sig)
 
 
