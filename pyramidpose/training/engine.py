@@ -703,7 +703,10 @@ def _train(
             f"{row['images_per_s']} img/s"
         )
         if val is not None:
-            msg += f" | val AP {val.get('AP', 0):.4f} AP50 {val.get('AP50', 0):.4f} AR {val.get('AR', 0):.4f}"
+            msg += (
+                f" | val AP {val.get('AP', 0):.4f} AP50 {val.get('AP50', 0):.4f} AR {val.get('AR', 0):.4f}"
+                f" ({int(val.get('num_predictions', 0))} persons)"
+            )
             log.scalar("val/AP", val.get("AP", 0.0), step)
         msg += f" | skipped {sum(skipped_all.values())} bad samples"
         if skipped_all:
