@@ -57,7 +57,7 @@ AREA_RANGES: tuple[tuple[float, float], ...] = ((0**2, 1e5**2), (32**2, 96**2), 
 AREA_LABELS: tuple[str, ...] = ("all", "medium", "large")
 MAX_DETS = 20
 _EPS = np.spacing(1)
-_PAIR_CHUNK = 262_144  # OKS pairs processed per chunk (bounds memory at ~K * 8 bytes * chunk * 6)
+_PAIR_CHUNK = 16_384  # OKS pairs processed per chunk (keeps the temporaries in cache)
 
 
 def default_sigmas() -> np.ndarray:
@@ -381,17 +381,24 @@ class _Detections:
     """Kept detections (top ``MAX_DETS`` per image and category) ordered by (unit, rank)."""
 
     def __init__(
-        self, units: np.ndarray, keep_rows: np.ndarray, score_arr: np.ndarray, kp_arr: np.ndarray, area: np.ndarray
+        self,
+        units: np.ndarray,
+        keep_rows: np.ndarray,
+        score_arr: np.ndarray,
+        kp_arr: np.ndarray,
+        area: np.ndarray | None = None,
     ) -> None:
-        """From validated columns: ``kp_arr`` (n, K, 3), ``area`` per result, ``keep_rows`` False for results
-        in a category the ground truth does not list."""
+        """From validated columns: ``kp_arr`` (n, K, 3); ``area`` per result (None: from the keypoint
+        extent, as pycocotools' ``loadRes``); ``keep_rows`` False for results in a category the ground
+        truth does not list."""
         if not keep_rows.all():
             warnings.warn(
                 f"{int((~keep_rows).sum())} results have a category_id not in the ground truth and are not evaluated",
                 stacklevel=4,
             )
             idx = np.flatnonzero(keep_rows)
-            units, score_arr, kp_arr, area = units[idx], score_arr[idx], kp_arr[idx], area[idx]
+            units, score_arr, kp_arr = units[idx], score_arr[idx], kp_arr[idx]
+            area = None if area is None else area[idx]
         # pycocotools: stable sort by -score within each image (file order on ties), keep the top 20.
         order = np.lexsort((np.arange(len(units)), -score_arr, units))
         units = units[order]
@@ -402,16 +409,16 @@ class _Detections:
         self.unit = units[keep]
         self.rank = rank[keep]
         self.score = score_arr[order]
-        self.xy = np.ascontiguousarray(kp_arr[order, :, :2])
-        self.area = area[order]
-
-    @staticmethod
-    def keypoint_area(kp_arr: np.ndarray) -> np.ndarray:
-        """pycocotools' ``loadRes`` area: ``w * h`` of the extent of all keypoints."""
-        if not len(kp_arr):
-            return np.zeros(0)
-        x, y = kp_arr[:, :, 0], kp_arr[:, :, 1]
-        return (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))
+        self.xy = kp_arr[order, :, :2]  # (D, K, 2), contiguous
+        if area is None:  # pycocotools' loadRes: w * h of the extent of all keypoints
+            xt = np.ascontiguousarray(self.xy.transpose(2, 1, 0))  # (2, K, D): fast reductions over K
+            x, y = xt[0], xt[1]
+            area = (x.max(axis=0, initial=-np.inf) - x.min(axis=0, initial=np.inf)) * (
+                y.max(axis=0, initial=-np.inf) - y.min(axis=0, initial=np.inf)
+            )
+            self.area = area
+        else:
+            self.area = area[order]
 
     @classmethod
     def from_records(cls, results: Any, gt: _GroundTruth, k: int) -> _Detections:
@@ -515,11 +522,10 @@ class _Detections:
             raise DataError(f"results[{i}]{desc} {msg}")
         assert kp_arr is not None
         kp_arr = kp_arr.reshape(n, k, 3)
+        area = None
         if bbox_area:
             box_arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             area = box_arr[:, 2] * box_arr[:, 3]
-        else:
-            area = cls.keypoint_area(kp_arr)
         return cls(units, keep_rows, score_arr, kp_arr, area)
 
     @classmethod
@@ -542,7 +548,7 @@ class _Detections:
             first = recs[0]
             with_box = isinstance(first, simdjson.Object) and "bbox" in first
             # One '[' per keypoint list (and box) plus the outer list: no nested or other lists anywhere.
-            if data.count(b"[") != 1 + n * (2 if with_box else 1):
+            if np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord("[")) != 1 + n * (2 if with_box else 1):
                 return None
             kps = [r["keypoints"] for r in recs]
             scores = [r["score"] for r in recs]
@@ -578,7 +584,7 @@ class _Detections:
                 return None
             area = box_arr[:, 2] * box_arr[:, 3]
         else:
-            area = cls.keypoint_area(kp_arr)
+            area = None
         keep_rows = np.fromiter((c is not None for c in cps), dtype=bool, count=n)
         cp_arr = np.array(cps if keep_rows.all() else [0 if c is None else c for c in cps], dtype=np.int64)
         units = cp_arr * gt.n_img + np.array(ips, dtype=np.int64)
@@ -618,66 +624,76 @@ def _oks_pairs(
 ) -> np.ndarray:
     """OKS of each (detection, person) pair, computed with pycocotools' exact floating-point operations.
 
-    Each person's labelled keypoints are moved to the front (stable), so that every sum adds the
-    same terms in the same order as pycocotools' ``np.sum(np.exp(-e[vg > 0]))`` and the results are
-    identical to the last bit; the detection side is gathered in the same column order.
+    The per-keypoint terms are elementwise, so they are computed in the natural keypoint order. Only
+    the sum depends on the order: pycocotools sums ``np.exp(-e[vg > 0])``, the person's labelled
+    keypoints in order, with numpy's summation. Pairs are grouped by that count so that each group
+    sums rows of exactly those terms (gathered labelled-first) with the same numpy reduction, and the
+    results are identical to the last bit.
     """
     k = len(sigmas)
     var = (sigmas * 2) ** 2
-    out = np.empty(len(pair_gt), dtype=np.float64)
+    n = len(pair_gt)
+    out = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return out
     vis_all = gt.kpts[:, :, 2] > 0
-    k1_all = vis_all.sum(axis=1)
-    perm = np.argsort(~vis_all, axis=1, kind="stable")  # identity for persons without labels
-    xg_all = np.take_along_axis(gt.kpts[:, :, 0], perm, axis=1)
-    yg_all = np.take_along_axis(gt.kpts[:, :, 1], perm, axis=1)
-    var_all = var[perm]
+    k1_all = np.count_nonzero(vis_all, axis=1)
+    nov_all = k1_all == 0
     scale_all = gt.area + _EPS
-    dx_flat = np.ascontiguousarray(dt.xy[:, :, 0]).ravel()
-    dy_flat = np.ascontiguousarray(dt.xy[:, :, 1]).ravel()
-    bx = gt.bbox
-    for s in range(0, len(pair_gt), _PAIR_CHUNK):
+    gx, gy = np.ascontiguousarray(gt.kpts[:, :, 0]), np.ascontiguousarray(gt.kpts[:, :, 1])
+    dxy = dt.xy
+    b = gt.bbox
+    x0_all, x1_all = b[:, 0] - b[:, 2], b[:, 0] + b[:, 2] * 2
+    y0_all, y1_all = b[:, 1] - b[:, 3], b[:, 1] + b[:, 3] * 2
+    ex = np.empty((n, k), dtype=np.float64)
+    for s in range(0, n, _PAIR_CHUNK):
         g = pair_gt[s : s + _PAIR_CHUNK]
-        d = pair_dt[s : s + _PAIR_CHUNK]
-        idx = perm[g]
-        idx += (d * k)[:, None]
-        xd = dx_flat.take(idx)
-        yd = dy_flat.take(idx)
-        k1 = k1_all[g]
-        nov = k1 == 0
-        dx = xd - xg_all[g]
-        dy = yd - yg_all[g]
-        if nov.any():
-            b = bx[g[nov]]
-            x0 = (b[:, 0] - b[:, 2])[:, None]
-            x1 = (b[:, 0] + b[:, 2] * 2)[:, None]
-            y0 = (b[:, 1] - b[:, 3])[:, None]
-            y1 = (b[:, 1] + b[:, 3] * 2)[:, None]
+        dd = dxy[pair_dt[s : s + _PAIR_CHUNK]]
+        xd, yd = dd[:, :, 0], dd[:, :, 1]
+        dx = xd - gx[g]
+        dy = yd - gy[g]
+        nov = nov_all[g]
+        if nov.any():  # persons without labelled keypoints: distance to the doubled box
+            gn = g[nov]
             xdn, ydn = xd[nov], yd[nov]
             z = np.zeros_like(xdn)
-            dx[nov] = np.maximum(z, x0 - xdn) + np.maximum(z, xdn - x1)
-            dy[nov] = np.maximum(z, y0 - ydn) + np.maximum(z, ydn - y1)
+            dx[nov] = np.maximum(z, x0_all[gn][:, None] - xdn) + np.maximum(z, xdn - x1_all[gn][:, None])
+            dy[nov] = np.maximum(z, y0_all[gn][:, None] - ydn) + np.maximum(z, ydn - y1_all[gn][:, None])
         # e = (dx**2 + dy**2) / vars / (area + eps) / 2, in place, same operations and order
         e = np.square(dx, out=dx)
         e += np.square(dy, out=dy)
-        e /= var_all[g]
+        e /= var
         e /= scale_all[g][:, None]
         e /= 2
-        ex = np.exp(np.negative(e, out=e), out=e)
-        k_eff = np.where(nov, k, k1)
-        for kk in np.unique(k_eff):
-            rows = np.flatnonzero(k_eff == kk)
-            out[s + rows] = ex[rows, :kk].sum(axis=1) / kk
+        np.exp(np.negative(e, out=e), out=ex[s : s + _PAIR_CHUNK])
+    # Sum each pair's terms over its person's labelled keypoints (all K without labels), grouped by count.
+    k_eff = np.where(nov_all, k, k1_all)[pair_gt]
+    order = np.argsort(k_eff, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(k_eff, minlength=k + 1))))
+    for kk in range(1, k + 1):
+        lo, hi = bounds[kk], bounds[kk + 1]
+        if lo == hi:
+            continue
+        rows = order[lo:hi]
+        if kk == k:  # every keypoint counts: the natural order is pycocotools' order
+            terms = ex[rows]
+        else:
+            first = np.argsort(~vis_all[pair_gt[rows]], axis=1, kind="stable")[:, :kk]  # labelled, in order
+            terms = np.take_along_axis(ex[rows], first, axis=1)
+        out[rows] = terms.sum(axis=1) / kk
     return out
 
 
-def _oks_upper_bound(
+def _oks_upper_bound_keep(
     gt: _GroundTruth, dt: _Detections, pair_gt: np.ndarray, pair_dt: np.ndarray, sigmas: np.ndarray
 ) -> np.ndarray:
-    """An upper bound of each pair's OKS, from the gap between boxes around the keypoints.
+    """Pairs that may reach OKS 0.5, judged from the gap between boxes around the keypoints.
 
     Every keypoint distance pycocotools uses is at least the gap ``D`` between the box of the
     detection's keypoints and the box of the person's labelled keypoints (or, for a person without
-    labels, its doubled ``bbox``), so ``OKS <= exp(-D^2 / max(vars) / (area + eps) / 2)``.
+    labels, its doubled ``bbox``), so ``OKS <= exp(-D^2 / max(vars) / (area + eps) / 2)``. A pair is
+    dropped only if that bound is below 0.495 (a 1 % margin over 0.5, far above rounding error):
+    ``D^2 > -ln(0.495) * 2 * max(vars) * (area + eps)``. Persons with a non-positive scale are kept.
     """
     vis = gt.kpts[:, :, 2] > 0
     has = vis.any(axis=1)
@@ -693,22 +709,16 @@ def _oks_upper_bound(
     gy1 = np.where(has, gy1, b[:, 1] + b[:, 3] * 2)
     x, y = dt.xy[:, :, 0], dt.xy[:, :, 1]
     dx0, dx1, dy0, dy1 = x.min(axis=1), x.max(axis=1), y.min(axis=1), y.max(axis=1)
+    var_max = float(((sigmas * 2) ** 2).max())
+    scale = gt.area + _EPS
+    limit = np.where(scale > 0, -np.log(0.495) * 2 * var_max * scale, np.inf)
     g, d = pair_gt, pair_dt
     gap_x = np.maximum(0.0, np.maximum(gx0[g] - dx1[d], dx0[d] - gx1[g]))
     gap_y = np.maximum(0.0, np.maximum(gy0[g] - dy1[d], dy0[d] - gy1[g]))
-    var_max = float(((sigmas * 2) ** 2).max())
-    return np.exp(-(gap_x**2 + gap_y**2) / var_max / (gt.area[g] + _EPS) / 2)
-
-
-def _segment_last_argmax(
-    values: np.ndarray, cand: np.ndarray, seg_starts: np.ndarray, seg_ids: np.ndarray
-) -> np.ndarray:
-    """Per segment (last axis) the local index of the last maximum of ``values`` among ``cand``; -1 if none."""
-    v = np.where(cand, values, -np.inf)
-    seg_max = np.maximum.reduceat(v, seg_starts, axis=-1)
-    is_max = cand & (v == seg_max[..., seg_ids])
-    pos = np.where(is_max, np.arange(v.shape[-1]), -1)
-    return np.maximum.reduceat(pos, seg_starts, axis=-1)
+    gap_x *= gap_x
+    gap_y *= gap_y
+    gap_x += gap_y
+    return ~(gap_x > limit[g])  # NaN gaps are kept (the exact OKS is then NaN and never matches)
 
 
 def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> dict[str, float]:
@@ -734,7 +744,7 @@ def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> d
     thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)[None, :, None]
     # A pair whose OKS is below the lowest threshold can never match: leave it out. First a cheap
     # upper bound from the boxes around the keypoints skips most far-apart pairs, then exact OKS.
-    maybe = _oks_upper_bound(gt, dt, pair_gt, pair_dt, sigmas) >= 0.99 * thr.min()
+    maybe = _oks_upper_bound_keep(gt, dt, pair_gt, pair_dt, sigmas)
     pair_dt, pair_gt, pair_rank = pair_dt[maybe], pair_gt[maybe], pair_rank[maybe]
     oks = _oks_pairs(gt, dt, pair_gt, pair_dt, sigmas)
     useful = oks >= thr.min()
@@ -743,30 +753,49 @@ def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> d
     matched_gt = np.zeros((n_areas, n_thr, n_gt), dtype=bool)
     dt_match = np.zeros((n_areas, n_thr, n_dt), dtype=bool)  # matched to a person with a non-zero id
     dt_ig = np.zeros((n_areas, n_thr, n_dt), dtype=bool)
+    # One integer key per (area, pair) orders candidates exactly as pycocotools' greedy loop prefers
+    # them: any regular person before any ignored one, then by OKS (dense rank: exact ties stay ties).
+    n_pairs = len(oks)
+    by_oks = np.argsort(oks, kind="stable")
+    oks_sorted = oks[by_oks]
+    dense = np.empty(n_pairs, dtype=np.int64)
+    dense[by_oks] = np.cumsum(np.concatenate(([False], oks_sorted[1:] != oks_sorted[:-1])))
+    key_base = dense[None, :] + np.where(gt_ig[:, pair_gt], 0, np.int64(1) << 40)  # (A, P)
+    over_thr = oks[None, :] >= thr[0]  # (T, P)
+    pair_crowd = gt.crowd[pair_gt]
+    # Pairs are ordered by (rank, detection, person): each detection's pairs form one segment.
+    new_seg = np.ones(n_pairs, dtype=bool)
+    new_seg[1:] = pair_dt[1:] != pair_dt[:-1]
+    seg_start_all = np.flatnonzero(new_seg)
+    seg_id_all = np.cumsum(new_seg) - 1
     rank_bounds = np.searchsorted(pair_rank, np.arange(MAX_DETS + 1))
+    seg_bounds = np.searchsorted(seg_start_all, rank_bounds)
+    flat_base = (np.arange(n_areas * n_thr) * n_gt).reshape(n_areas, n_thr, 1)
+    matched_flat = matched_gt.reshape(-1)
     a_idx = np.arange(n_areas)[:, None, None]
     for r in range(MAX_DETS):
         lo_r, hi_r = rank_bounds[r], rank_bounds[r + 1]
         if lo_r == hi_r:
             continue
+        s_lo, s_hi = seg_bounds[r], seg_bounds[r + 1]
         g = pair_gt[lo_r:hi_r]
-        d = pair_dt[lo_r:hi_r]
-        o = oks[lo_r:hi_r]
-        new_seg = np.ones(len(d), dtype=bool)
-        new_seg[1:] = d[1:] != d[:-1]
-        seg_starts = np.flatnonzero(new_seg)
-        seg_ids = np.cumsum(new_seg) - 1
-        seg_dt = d[seg_starts]
-        avail = ~(matched_gt[:, :, g] & ~gt.crowd[g])  # (A, T, P)
-        cand = avail & (o >= thr)
-        ig = gt_ig[:, g][:, None, :]  # (A, 1, P)
-        last_reg = _segment_last_argmax(o, cand & ~ig, seg_starts, seg_ids)  # (A, T, S)
-        last_ign = _segment_last_argmax(o, cand & ig, seg_starts, seg_ids)
-        m = np.where(last_reg >= 0, last_reg, last_ign)
-        hit = m >= 0
-        mg = g[np.where(hit, m, 0)]  # (A, T, S) person index
-        aa, tt, ss = np.nonzero(hit)
-        matched_gt[aa, tt, mg[aa, tt, ss]] = True
+        seg_starts = seg_start_all[s_lo:s_hi] - lo_r
+        seg_ids = seg_id_all[lo_r:hi_r] - s_lo
+        seg_dt = pair_dt[seg_start_all[s_lo:s_hi]]
+        taken = matched_gt[:, :, g]  # (A, T, P): person already matched at this area and threshold
+        crowd = pair_crowd[lo_r:hi_r]
+        if crowd.any():
+            taken &= ~crowd  # crowd persons take any number of detections
+        cand = over_thr[:, lo_r:hi_r] & ~taken
+        key = np.where(cand, key_base[:, None, lo_r:hi_r], -1)
+        best = np.maximum.reduceat(key, seg_starts, axis=-1)  # (A, T, S)
+        hit = best >= 0
+        is_best = key == best[..., seg_ids]
+        is_best &= cand
+        pos = np.where(is_best, np.arange(hi_r - lo_r), -1)
+        last = np.maximum.reduceat(pos, seg_starts, axis=-1)  # the last best on exact ties
+        mg = g[np.where(hit, last, 0)]  # (A, T, S) person index
+        matched_flat[(flat_base + mg)[hit]] = True
         dt_match[:, :, seg_dt] = hit & gt.id_nonzero[mg]
         dt_ig[:, :, seg_dt] = hit & gt_ig[a_idx, mg]
     dt_ig |= ~dt_match & dt_out[:, None, :]
@@ -780,28 +809,32 @@ def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> d
     for c in range(n_cat):
         if not has_gt_or_dt[unit_cat == c].any():
             continue
+        npig = np.count_nonzero(~gt_ig[:, gt_cat == c], axis=1)  # (A,) non-ignored persons per area
+        areas = np.flatnonzero(npig > 0)
+        if not len(areas):
+            continue
         sel = np.flatnonzero(dt_cat == c)
         # Global stable order: score, then image (units are image-ordered within a category), then rank.
         sel = sel[np.lexsort((dt.rank[sel], dt.unit[sel], -dt.score[sel]))]
         nd = len(sel)
-        for a in range(n_areas):
-            npig = int(np.count_nonzero(~gt_ig[a, gt_cat == c]))
-            if npig == 0:
-                continue
-            match = dt_match[a][:, sel]
-            ign = dt_ig[a][:, sel]
-            tp = np.cumsum(match & ~ign, axis=1).astype(float)
-            fp = np.cumsum(~match & ~ign, axis=1).astype(float)
-            rc = tp / npig
-            pr = tp / (fp + tp + _EPS)
-            recall[:, c, a, 0] = rc[:, -1] if nd else 0
-            if nd == 0:
-                precision[:, :, c, a, 0] = 0
-                continue
-            pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+        if nd == 0:
+            recall[:, c, areas, 0] = 0
+            precision[:, :, c, areas, 0] = 0
+            continue
+        # All areas and thresholds at once: (A', T, nd). The cumulative sums count integers, so summing
+        # in float64 gives exactly pycocotools' integer cumsum cast to float.
+        match = dt_match[areas][:, :, sel]
+        keep = ~dt_ig[areas][:, :, sel]
+        tp = np.cumsum(match & keep, axis=2, dtype=np.int32)
+        tp_fp = np.cumsum(keep, axis=2, dtype=np.int32)  # fp + tp, the same integers
+        rc = tp / npig[areas][:, None, None]
+        pr = tp / (tp_fp + _EPS)
+        recall[:, c, areas, 0] = rc[:, :, -1].T
+        pr = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]  # pycocotools' backward max pass
+        for i, a in enumerate(areas):
             for t in range(n_thr):
-                inds = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
-                q = np.where(inds < nd, pr[t][np.minimum(inds, nd - 1)], 0.0)
+                inds = np.searchsorted(rc[i, t], RECALL_THRESHOLDS, side="left")
+                q = np.where(inds < nd, pr[i, t][np.minimum(inds, nd - 1)], 0.0)
                 precision[t, :, c, a, 0] = q
     return _summarize(precision, recall)
 
