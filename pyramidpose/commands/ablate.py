@@ -99,6 +99,7 @@ def measure_model(cfg: Any, latency_runs: int = 10) -> dict[str, Any]:
         # one thread: stable on a shared machine (multi-thread timings collapse when cores are busy)
         lat = cpu_latency_ms(model, STATS_SIZE, runs=latency_runs, threads=1)
         stats["latency_ms"], stats["latency_min_ms"] = lat["median"], lat["min"]
+        stats["cpu_ms"] = lat["cpu_median"]
     return stats
 
 
@@ -331,7 +332,10 @@ def to_csv(results: Sequence[VariantResult]) -> str:
     cols = ["variant", "config", "neck", "status", "seeds", "runs_ok"]
     for m in METRICS:
         cols += [f"{m}_mean", f"{m}_std"]
-    cols += ["params_m", "gflops_256x192", "cpu_latency_ms", "cpu_latency_min_ms", "train_time_s_mean", "error"]
+    cols += [
+        "params_m", "gflops_256x192", "cpu_time_ms", "wall_latency_ms", "wall_latency_min_ms",
+        "train_time_s_mean", "error",
+    ]  # fmt: skip
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for r in results:
@@ -343,6 +347,7 @@ def to_csv(results: Sequence[VariantResult]) -> str:
         row += [
             f"{r.stats['params_m']:.3f}" if "params_m" in r.stats else "",
             f"{r.stats['gflops']:.3f}" if "gflops" in r.stats else "",
+            f"{r.stats['cpu_ms']:.1f}" if "cpu_ms" in r.stats else "",
             f"{r.stats['latency_ms']:.1f}" if "latency_ms" in r.stats else "",
             f"{r.stats['latency_min_ms']:.1f}" if "latency_min_ms" in r.stats else "",
             f"{sum(times) / len(times):.1f}" if times else "",
@@ -367,7 +372,7 @@ def to_markdown(
             cells.append(_pm(*r.mean_std(m)))
         cells.append(_fmt(r.stats.get("params_m", float("nan")), 2))
         cells.append(_fmt(r.stats.get("gflops", float("nan")), 2))
-        cells.append(_fmt(r.stats.get("latency_ms", float("nan")), 1))
+        cells.append(_fmt(r.stats.get("cpu_ms", float("nan")), 1))
         status = r.status if final else f"{len(r.ok_runs())}/{len(r.runs)} runs"
         if r.error:
             status += ": " + r.error.replace("|", "/").replace("\n", " ")[:200]
@@ -380,7 +385,8 @@ def to_markdown(
         "AP/AP50/AP75/APm/APl: COCO keypoint AP (pycocotools) on the config's validation set; PCK@0.2: "
         "labelled keypoints within 0.2 of the box size (per-axis box normalisation).",
         "Params and GFLOPs counted by torch.utils.flop_counter.FlopCounterMode on one 256x192 crop "
-        "(a multiply-add counts 2 FLOPs); CPU ms/crop: median fp32 batch-1 latency, 1 thread, on this machine.",
+        "(a multiply-add counts 2 FLOPs); CPU ms/crop: median CPU time of one fp32 batch-1 forward pass on 1 "
+        "thread (process time, so other load on the machine does not inflate it; wall times are in the CSV).",
     ]
     if not final:
         notes.insert(0, "\n(partial: the ablation is still running)")
