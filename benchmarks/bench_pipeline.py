@@ -92,7 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--video-preset", default="fast", choices=("fast", "balanced", "accurate"))
+    ap.add_argument("--video-preset", default="fast", choices=("fast", "accurate", "multiscale"))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

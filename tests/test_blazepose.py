@@ -172,3 +172,22 @@ def test_absent_model_variant_is_a_clear_error():
     if not (bp.mediapipe_model_path("modules/pose_landmark/pose_landmark_full.tflite").parent / "pose_landmark_heavy.tflite").exists():
         with pytest.raises(DataError, match="ships pose_landmark_full"):
             bp.BlazePoseLandmarker(variant="heavy")
+
+
+def test_detector_guided_backend_uses_mediapipes_crop_or_demotes_unseen_people():
+    pytest.importorskip("ai_edge_litert")
+    from pyramidpose.inference.backends import BlazePoseBackend
+
+    plain = BlazePoseBackend("fast")
+    guided = BlazePoseBackend("fast", detector_guided=True, undetected_factor=0.5)
+    from pyramidpose.inference.detectors import BlazePoseDetector
+
+    image = _image()
+    person, _ = BlazePoseDetector()(image)  # the motorcyclist (tiles find him)
+    assert len(person) and guided._guided(image, person[0]) is not None
+    blank = np.full((300, 300, 3), 120, np.uint8)
+    box = np.array([[50, 50, 150, 200]], float)
+    assert guided._guided(blank, box[0]) is None
+    a, b = plain.predict(blank, box), guided.predict(blank, box)
+    assert np.allclose(a.keypoints, b.keypoints)
+    assert b.scores[0] == pytest.approx(0.5 * a.scores[0], rel=1e-5)

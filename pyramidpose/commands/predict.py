@@ -74,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     pipe.add_argument("--detector", choices=("blazepose", "hog"), default="blazepose", help="person detector without --boxes")
     pipe.add_argument(
-        "--preset", choices=("accurate", "balanced", "fast"), default="accurate",
-        help="embedded model on images: accurate = 3 crop scales + flip, fast = 1 scale, no flip",
+        "--preset", choices=("accurate", "fast", "multiscale"), default="accurate",
+        help="embedded model on images: accurate = aligned crop + flip test, fast = no flip, "
+        "multiscale = 3 crop scales + flip (3x slower)",
     )  # fmt: skip
-    pipe.add_argument("--video-preset", choices=("accurate", "balanced", "fast"), default="fast", help="embedded model on video frames")
+    pipe.add_argument("--video-preset", choices=("accurate", "fast", "multiscale"), default="fast", help="embedded model on video frames")
     pipe.add_argument("--track", action=argparse.BooleanOptionalAction, default=True, help="track ids across video frames")
     pipe.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True, help="One-Euro smoothing per track (videos only)")
     pipe.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="One-Euro cut-off at rest, Hz (lower = smoother)")

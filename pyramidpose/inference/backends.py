@@ -17,12 +17,15 @@ import numpy as np
 
 from pyramidpose.inference.results import PoseResult
 
-#: BlazePose presets. "accurate" tries three crop scales and a flip per box (GT-box COCO AP 0.261
-#: on coco-mini val); "fast" one scale, no flip (for video).
+#: BlazePose presets. "accurate" (default for images): crop 1.65 x box + alignment pass + flip
+#: test, plus the detector-guided crop (MediaPipe's path) when BlazePose's detector finds the
+#: person in the box; "fast" (video): crop + alignment pass, no flip, no detector; "multiscale":
+#: three crop scales, highest pose flag wins (best on coco-mini val, where it was tuned, worst on
+#: train: not recommended). Measured by benchmarks/bench_blazepose_ap.py.
 BLAZEPOSE_PRESETS: dict[str, dict] = {
-    "accurate": {"flip_test": True, "box_scales": (1.25, 1.65, 2.0), "align_passes": 1},
-    "balanced": {"flip_test": True, "box_scales": (1.65,), "align_passes": 1},
+    "accurate": {"flip_test": True, "box_scales": (1.65,), "align_passes": 1, "detector_guided": True},
     "fast": {"flip_test": False, "box_scales": (1.65,), "align_passes": 1},
+    "multiscale": {"flip_test": True, "box_scales": (1.25, 1.65, 2.0), "align_passes": 1},
 }
 
 
@@ -53,9 +56,15 @@ def _clip_boxes(boxes: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, 
 class BlazePoseBackend:
     """The embedded default pose model (BlazePose-full on affine crops, COCO-17 output).
 
-    Instance score = BlazePose's pose-presence flag x box score (on coco-mini val this ranks
-    better than the mean keypoint confidence: AP 0.248 vs 0.237 in one-scale mode). Keypoint
-    scores are BlazePose's per-landmark visibility.
+    Per box: the landmark model on a square crop (1.65 x the longer box side) followed by
+    MediaPipe's alignment pass (and a flip test, per preset). With ``detector_guided`` the BlazePose
+    detector also looks inside the box (one 224x224 pass); if it finds the person, the landmark
+    model runs on the detector's alignment ROI too (MediaPipe's own path) and the result with the
+    higher pose flag is kept; if it does not, the instance score is multiplied by
+    ``undetected_factor`` (the detector's silence is evidence of a hard, often truncated, person).
+
+    Rescoring: instance score = pose-presence flag x mean visibility of the 17 COCO keypoints x
+    box score (x ``undetected_factor``). Keypoint scores are BlazePose's per-landmark visibility.
     """
 
     keypoint_set = "coco"
@@ -68,8 +77,27 @@ class BlazePoseBackend:
         if preset not in BLAZEPOSE_PRESETS:
             raise ConfigError(f"unknown BlazePose preset '{preset}'; choose from {sorted(BLAZEPOSE_PRESETS)}")
         kwargs = {**BLAZEPOSE_PRESETS[preset], **overrides}
+        self.detector_guided = bool(kwargs.pop("detector_guided", False))
+        self.undetected_factor = float(kwargs.pop("undetected_factor", 0.5))
         self.preset = preset
         self.landmarker = BlazePoseLandmarker(num_threads=num_threads, **kwargs)
+        self._detector = None
+        if self.detector_guided:
+            from pyramidpose.inference.detectors import BlazePoseDetector
+
+            self._detector = BlazePoseDetector(refine=False, num_threads=num_threads)
+
+    def _guided(self, image: np.ndarray, box: np.ndarray):
+        """Landmarks from the detector's alignment ROI inside ``box``, or None if it finds nobody."""
+        from pyramidpose.inference.blazepose import roi_from_alignment
+
+        x, y, w, h = (float(v) for v in box)
+        side = max(w, h) * 1.25
+        _, pts, scores = self._detector._detect_window(image, x + w / 2 - side / 2, y + h / 2 - side / 2, side)
+        if not len(scores):
+            return None
+        best = pts[int(np.argmax(scores))]
+        return self.landmarker._predict_box(image, roi_from_alignment(best[0], best[1], 1.25))
 
     def predict(
         self, image: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray | None = None
@@ -83,18 +111,25 @@ class BlazePoseBackend:
         if len(idx) == 0:
             return PoseResult.empty(17, "coco", num_skipped_boxes=int((~ok).sum()))
         out = self.landmarker.predict_boxes(image, clipped[idx])
+        factor = np.ones(len(idx))
+        if self.detector_guided:
+            for i, box in enumerate(clipped[idx]):
+                cand = self._guided(image, box)
+                if cand is None:
+                    factor[i] = self.undetected_factor
+                elif cand[3] > out.pose_flag[i]:
+                    out.landmarks[i], out.visibility[i], out.presence[i], out.pose_flag[i] = cand
         kpts, kscores = to_coco17(out)
         return PoseResult(
             keypoints=kpts.astype(np.float32),
             keypoint_scores=kscores.astype(np.float32),
             bboxes=clipped[idx].astype(np.float32),
             box_scores=bs[idx].astype(np.float32),
-            scores=(out.pose_flag * bs[idx]).astype(np.float32),
+            scores=(out.pose_flag * kscores.mean(1) * bs[idx] * factor).astype(np.float32),
             keypoint_set="coco",
             box_indices=idx.astype(np.int64),
             num_skipped_boxes=int((~ok).sum()),
         )
-
 
     # -- video: reuse the detector's landmarks and follow people MediaPipe-style -----------------
     def result_from_landmarks(
@@ -116,7 +151,7 @@ class BlazePoseBackend:
             keypoint_scores=vis[:, BLAZEPOSE_TO_COCO].astype(np.float32),
             bboxes=clipped.astype(np.float32),
             box_scores=bs.astype(np.float32),
-            scores=(flag * np.minimum(bs, 1.0) if len(bs) == len(flag) else flag).astype(np.float32),
+            scores=(flag * vis[:, BLAZEPOSE_TO_COCO].mean(1) * (np.minimum(bs, 1.0) if len(bs) == len(flag) else 1.0)).astype(np.float32),
             keypoint_set="coco",
             box_indices=np.arange(len(landmarks), dtype=np.int64),
         )
