@@ -232,8 +232,13 @@ def _fake_predictions(path: Path, seqs, n_frames: int = 12) -> None:
                 continue  # a gap in track 2
             kp = uv[f] + np.array([shift, 0.0])
             lo, hi = kp.min(0), kp.max(0)
+            scores = [0.9] * 17
+            if tid == 1 and f == 6:  # a detector failure: wrong left wrist with a low score
+                kp = kp.copy()
+                kp[COCO.index("left_wrist")] += 250.0
+                scores[COCO.index("left_wrist")] = 0.01
             inst.append({"track_id": tid, "bbox": [*lo.tolist(), *hi.tolist()], "keypoints": kp.tolist(),
-                         "keypoint_scores": [0.9] * 17, "score": 0.95})  # fmt: skip
+                         "keypoint_scores": scores, "score": 0.95})  # fmt: skip
         lines.append(json.dumps({"frame": f, "time": f / 30.0, "instances": inst}))
     lines.append("{not json")
     path.write_text("\n".join(lines) + "\n")
@@ -257,6 +262,10 @@ def test_cli_lift_predictions(tmp_path, seqs):
     thigh = np.linalg.norm(y[:, H36M.index("left_knee")] - y[:, H36M.index("left_hip")], axis=-1)
     assert np.all((thigh > 0.2) & (thigh < 0.7))  # plausible metric limb lengths
     assert any("not a frame record" in p for p in doc["problems"])
+    # the low-score wrist was replaced by interpolating its confident neighbours (frames 5 and 7)
+    k2 = np.asarray(t1["keypoints2d"])
+    lw = COCO.index("left_wrist")
+    np.testing.assert_allclose(k2[6, lw], (k2[5, lw] + k2[7, lw]) / 2, atol=0.02)
     assert (out / "lift3d.gif").is_file()
     # known image size gives a similar pose (both normalisations are in the training distribution)
     assert main([str(pred), "--out", str(tmp_path / "o2"), "--width", "1000", "--height", "1000",

@@ -52,6 +52,8 @@ def _predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=float, default=None, help="image height in pixels")
     p.add_argument("--format", choices=("mp4", "gif", "none"), default="mp4", help="animation format")
     p.add_argument("--min-frames", type=int, default=1, help="skip tracks shorter than this")
+    p.add_argument("--min-keypoint-score", type=float, default=0.2,
+                   help="joints scoring below this are interpolated over the track's confident frames (0: off)")
     return p
 
 
@@ -150,7 +152,8 @@ def _predict(args: argparse.Namespace) -> int:
     model, meta = load_lifter(weights)
     tracks, problems = read_tracks(args.predictions)
     results, more = lift_tracks(model, tracks, model_fps=float(meta.get("fps", 30.0)), width=args.width,
-                                height=args.height, min_frames=args.min_frames)  # fmt: skip
+                                height=args.height, min_frames=args.min_frames,
+                                min_keypoint_score=args.min_keypoint_score)  # fmt: skip
     problems += more
     out = Path(args.out)
     doc = {

@@ -11,7 +11,9 @@ keypoint-box centre is the image centre, and scaled so its median keypoint-box h
 
 Frame rate: the lifter works at the fps it was trained at (30); tracks with ``time`` stamps are
 resampled to that rate (linear), lifted, and sampled back at the original frames. Gaps in a track
-are linearly interpolated in 2D before lifting; only observed frames are written.
+are linearly interpolated in 2D before lifting; only observed frames are written. A joint whose
+score is below ``min_keypoint_score`` is replaced by interpolating the same joint over the track's
+confident frames (kept as is if the joint is never confident).
 """
 
 from __future__ import annotations
@@ -119,6 +121,18 @@ def _normalise_track(kp: np.ndarray, width: float | None, height: float | None) 
     return normalize_screen(shifted, w, w), {"mode": "track", "virtual_width": w, "centre": centre.tolist()}
 
 
+def _interpolate_unconfident(frames: np.ndarray, kp: np.ndarray, scores: np.ndarray, thr: float) -> np.ndarray:
+    """Replace joints scoring below ``thr`` by linear interpolation over the confident frames."""
+    out = kp.copy()
+    for j in range(kp.shape[1]):
+        ok = scores[:, j] >= thr
+        if ok.all() or not ok.any():
+            continue
+        for c in range(2):
+            out[~ok, j, c] = np.interp(frames[~ok], frames[ok], kp[ok, j, c])
+    return out
+
+
 def _fill_gaps(frames: np.ndarray, kp: np.ndarray, times: np.ndarray | None) -> tuple:
     """Contiguous frame range with linear interpolation of 2D over gaps; returns (all_frames, kp, t)."""
     full = np.arange(frames.min(), frames.max() + 1)
@@ -130,7 +144,8 @@ def _fill_gaps(frames: np.ndarray, kp: np.ndarray, times: np.ndarray | None) -> 
 
 @torch.no_grad()
 def lift_tracks(model: torch.nn.Module, tracks: list[Track], *, model_fps: float = 30.0, width: float | None = None,
-                height: float | None = None, min_frames: int = 1) -> tuple[list[dict], list[str]]:
+                height: float | None = None, min_frames: int = 1,
+                min_keypoint_score: float = 0.2) -> tuple[list[dict], list[str]]:
     """3D (root-relative H36M-17, camera frame, meters) for each track with >= ``min_frames``
     frames. Returns ``(results, problems)``; a failing track is skipped and reported."""
     device = next(model.parameters()).device
@@ -142,6 +157,8 @@ def lift_tracks(model: torch.nn.Module, tracks: list[Track], *, model_fps: float
             if len(np.unique(frames)) != len(frames):
                 raise DataError("the same track appears twice in one frame")
             kp = np.stack(tr.keypoints)[order]
+            if min_keypoint_score > 0:
+                kp = _interpolate_unconfident(frames, kp, np.stack(tr.scores)[order], min_keypoint_score)
             times = None if any(t is None for t in tr.times) else np.asarray(tr.times, dtype=np.float64)[order]
             if len(frames) < min_frames:
                 continue
