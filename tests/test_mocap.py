@@ -136,3 +136,18 @@ def test_list_cmu_sequences_real(shared_data):
     assert len(seqs) == 4 and all(s == "03" and a.suffix == ".asf" and m.suffix == ".amc" for s, a, m in seqs)
     with pytest.raises(DataError):
         list_cmu_sequences(shared_data / "cmu-mocap", subjects=("99",))
+
+
+def test_bone_lengths_constant_full_real_sequences(shared_data):
+    """Must show 1 on complete trials of every subject (shared data; skipped where absent)."""
+    root = shared_data / "cmu-mocap" / "subjects"
+    for subject in ("01", "02", "03"):
+        _, asf, amc = list_cmu_sequences(root, subjects=(subject,))[0]
+        skel = parse_asf(asf)
+        pos, names = forward_kinematics(skel, parse_amc(amc))
+        idx = {n: i for i, n in enumerate(names)}
+        parents = skel.parents()
+        assert pos.shape[0] > 500
+        for bone, b in skel.bones.items():
+            lengths = np.linalg.norm(pos[:, idx[bone]] - pos[:, idx[parents[bone]]], axis=-1)
+            np.testing.assert_allclose(lengths, skel.to_meters(b.length), atol=1e-9, err_msg=f"{amc.name} {bone}")
