@@ -465,3 +465,129 @@ def test_eval_command_does_not_import_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "NO-TORCH"
+
+
+# ---------------------------------------------------------------------------------------------------
+# files: the pysimdjson fast path and the careful path give the same stats and the same errors
+
+
+def _eval_files(gt, results, tmp_dir, name="case", text=None, **kw):
+    """Write ``gt`` and ``results`` (or the raw ``text`` of the results) as files and evaluate the paths."""
+    from pathlib import Path
+
+    gt_path, res_path = Path(tmp_dir) / f"{name}_gt.json", Path(tmp_dir) / f"{name}_res.json"
+    gt_path.write_text(json.dumps(gt))
+    res_path.write_text(json.dumps(results) if text is None else text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return coco_keypoint_eval(gt_path, res_path, **kw)
+
+
+def _fast_path_taken(gt, results, k=17):
+    """Whether both files go through the pysimdjson fast path (no fallback to the careful path)."""
+    from pyramidpose.evaluation.coco_eval import _Detections, _GroundTruth, _JsonFile
+
+    sig = np.full(k, 0.05) if k != 17 else default_sigmas()
+    g = _GroundTruth.from_document(_JsonFile(None, json.dumps(gt).encode(), "gt").document(), sig, True)
+    if g is None:
+        return False
+    data = json.dumps(results).encode()
+    cols = _Detections.columns_from_document(_JsonFile(None, data, "results").document(), data, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # results in a category absent from the ground truth
+        return cols is not None and _Detections.from_columns(cols, g) is not None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(coco_case())
+def test_random_cases_from_files_match_pycocotools(case):
+    import tempfile
+
+    gt, results = case
+    if not _has_evaluable_result(gt, results):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        assert_same(_eval_files(gt, results, tmp), reference_stats(gt, results))
+    assert _fast_path_taken(gt, results)
+
+
+def test_fast_path_on_real_files_equals_careful_path(coco_mini, tmp_path):
+    pytest.importorskip("simdjson")
+    gt = json.loads((coco_mini / "annotations" / "person_keypoints_val2017.json").read_text())
+    res = _jittered_results(gt, 3)
+    assert _fast_path_taken(gt, res)
+    expected = reference_stats(gt, res)
+    assert_same(_eval_files(gt, res, tmp_path), expected)
+    assert_same(ours(gt, res), expected)  # in memory: the careful path
+    boxed = [{**r, "bbox": [0.0, 0.0, 50.0 + i % 7, 60.0]} for i, r in enumerate(res)]  # loadRes' box branch
+    assert _fast_path_taken(gt, boxed)
+    assert_same(_eval_files(gt, boxed, tmp_path, "boxed"), reference_stats(gt, boxed))
+
+
+def test_files_without_pysimdjson_give_the_same_stats(coco_mini, tmp_path, monkeypatch):
+    gt = json.loads((coco_mini / "annotations" / "person_keypoints_val2017.json").read_text())
+    res = _jittered_results(gt, 4)
+    with_fast = _eval_files(gt, res, tmp_path)
+    monkeypatch.setitem(sys.modules, "simdjson", None)  # import simdjson now raises ImportError
+    assert _eval_files(gt, res, tmp_path) == with_fast
+    assert_same(with_fast, reference_stats(gt, res))
+
+
+def test_unusual_files_fall_back_to_the_careful_path(tmp_path):
+    gt = _small_gt()
+    good = json.dumps(_good_result())[1:-1]
+    # A repeated key: pycocotools (json) keeps the last value, pysimdjson would give the first.
+    dup = "[{" + good + ', "score": 0.1}, ' + json.dumps(_good_result(keypoints=[14.0, 12.0, 1.0] * 17, score=0.3)) + "]"
+    dup_records = json.loads(dup)
+    assert dup_records[0]["score"] == 0.1
+    first_wins = [dict(dup_records[0], score=0.5), dup_records[1]]
+    assert reference_stats(gt, first_wins) != reference_stats(gt, dup_records)  # the repeated key matters
+    assert_same(_eval_files(gt, [], tmp_path, "dup", text=dup), reference_stats(gt, dup_records))
+    gt_dup = json.dumps(gt).replace('"area": 5000.0', '"area": 5000.0, "area": 20.0')
+    (tmp_path / "gt_dup.json").write_text(gt_dup)
+    (tmp_path / "res.json").write_text(json.dumps([_good_result(keypoints=[11.0, 12.0, 1.0] * 17)]))
+    expected = reference_stats(json.loads(gt_dup), [_good_result(keypoints=[11.0, 12.0, 1.0] * 17)])
+    assert_same(coco_keypoint_eval(tmp_path / "gt_dup.json", tmp_path / "res.json"), expected)
+    assert expected != reference_stats(gt, [_good_result(keypoints=[11.0, 12.0, 1.0] * 17)])  # area matters
+    # Numbers in other forms: integers, exponents, integral floats as image ids.
+    odd = [_good_result(score=1), _good_result(image_id=2.0, keypoints=[1e1, 1.2e1, 1] * 17, score=2.5e-1)]
+    assert_same(_eval_files(gt, odd, tmp_path, "odd"), reference_stats(gt, odd))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[{good}, {good}, {bad_nan}]", "NaN or infinite"),
+        ("[{good}, {good}, {nested}]", "17 values in 'keypoints', expected 51"),
+        ("[{good}, {good}, {bool_score}]", "non-numeric score True"),
+        ("[{good}, {good}, {unknown_image}]", "image_id 99, which is not an image"),
+        ("[{good}, {good}, {no_score}]", "no 'score' field"),
+        ("[{good}, {good}, [1, 2]]", "is not an object"),
+        ("[{good}, {good}, {big}]", "NaN or infinite"),
+    ],
+)
+def test_bad_result_files_name_the_first_offending_record(tmp_path, text, fragment):
+    records = {
+        "good": json.dumps(_good_result()),
+        "bad_nan": json.dumps(_good_result(keypoints=[float("nan")] + [1.0] * 50)),
+        "nested": json.dumps(_good_result(keypoints=[[10.0, 10.0, 1.0]] * 17)),
+        "bool_score": json.dumps(_good_result(score=True)),
+        "unknown_image": json.dumps(_good_result(image_id=99)),
+        "no_score": json.dumps({"image_id": 1, "category_id": 1, "keypoints": [1.0] * 51}),
+        "big": json.dumps(_good_result()).replace('"score": 0.5', '"score": 1e400'),
+    }
+    with pytest.raises(DataError) as info:
+        _eval_files(_small_gt(), [], tmp_path, text=text.format(**records))
+    msg = str(info.value)
+    assert msg.startswith("results[2]"), msg
+    assert fragment in msg, msg
+
+
+def test_bad_ground_truth_files_are_named_like_in_memory(tmp_path):
+    gt = _small_gt()
+    gt["annotations"][0]["keypoints"] = [[10.0, 10.0, 2]] * 17  # nested lists: 17 entries, not 51
+    with pytest.raises(DataError, match=r"annotations\[0\].*51 numbers.*got 17"):
+        _eval_files(gt, [_good_result()], tmp_path)
+    gt = _small_gt()
+    gt["annotations"][0]["iscrowd"] = True  # a JSON true is accepted as a flag, like pycocotools
+    assert_same(_eval_files(gt, [_good_result()], tmp_path, "crowd"), reference_stats(gt, [_good_result()]))

@@ -101,7 +101,7 @@ class _JsonFile:
     def __init__(self, path: Path, data: bytes, what: str) -> None:
         self.path, self.data, self.what = path, data, what
 
-    def document(self) -> Any:
+    def document(self, parser: Any = None) -> Any:
         """The pysimdjson document (elements are decoded only when touched), or None when pysimdjson is not
         installed or refuses the text (``NaN`` tokens, integers beyond 64 bits, invalid JSON, ...): the
         standard library then decides what the text means, so the accepted input and the error messages
@@ -110,10 +110,14 @@ class _JsonFile:
             import simdjson
         except ImportError:
             return None
-        try:
-            return simdjson.Parser().parse(self.data)  # the document keeps its parser alive
-        except Exception:
-            return None
+        # A reused ``parser`` reuses its buffers (fewer fresh pages to fault in); should it still be
+        # busy or refuse, a fresh parser gets the final word.
+        for p in (parser, None) if parser is not None else (None,):
+            try:
+                return (p or simdjson.Parser()).parse(self.data)  # the document keeps its parser alive
+            except Exception:
+                continue
+        return None
 
     def decode(self) -> Any:
         """The whole file as Python objects (standard library, as pycocotools reads it)."""
@@ -121,6 +125,15 @@ class _JsonFile:
             return json.loads(self.data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{self.what} file {self.path} is not valid JSON: {exc}") from None
+
+
+def _simdjson_parser() -> Any:
+    """A pysimdjson parser to share between the two files, or None without pysimdjson."""
+    try:
+        import simdjson
+    except ImportError:
+        return None
+    return simdjson.Parser()
 
 
 def _load_json(obj: Any, what: str) -> Any:
@@ -300,6 +313,8 @@ class _GroundTruth:
         ...) returns None, and the careful per-record path then runs on the fully decoded file and
         names the problem. Where both accept the input they give identical arrays.
         """
+        if doc is None:
+            return None
         import simdjson
 
         obj, arr = simdjson.Object, simdjson.Array
@@ -528,15 +543,19 @@ class _Detections:
             area = box_arr[:, 2] * box_arr[:, 3]
         return cls(units, keep_rows, score_arr, kp_arr, area)
 
-    @classmethod
-    def from_document(cls, doc: Any, data: bytes, gt: _GroundTruth, k: int) -> _Detections | None:
-        """Results straight from a pysimdjson document, or None if anything is unusual.
+    @staticmethod
+    def columns_from_document(doc: Any, data: bytes, k: int) -> tuple[Any, ...] | None:
+        """The columns of results straight from a pysimdjson document, or None if anything is unusual.
 
         Keypoint lists become one array without Python floats. Anything this path does not prove
-        well-formed (a missing field, a non-numeric score, an unknown image, a nested list, an extra
-        list anywhere, a duplicate key, ...) returns None and the careful per-record path names the
-        problem on the fully decoded file. Where both accept the input they give identical arrays.
+        well-formed (a missing field, a non-numeric score, a nested list, an extra list anywhere, a
+        repeated key, ...) returns None, and the careful per-record path names the problem on the fully
+        decoded file. Where both accept the input they give identical arrays. Returns
+        ``(image_ids, category_ids, scores, kp_arr (n, K, 3), boxes (n, 4) or None)``; no pysimdjson
+        object outlives the call, so the parser can be reused.
         """
+        if doc is None:
+            return None
         import simdjson
 
         width = 3 * k
@@ -548,30 +567,28 @@ class _Detections:
             first = recs[0]
             with_box = isinstance(first, simdjson.Object) and "bbox" in first
             # One '[' per keypoint list (and box) plus the outer list: no nested or other lists anywhere.
-            if np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord("[")) != 1 + n * (2 if with_box else 1):
+            if _count_byte(data, b"[") != 1 + n * (2 if with_box else 1):
                 return None
             kps = [r["keypoints"] for r in recs]
             scores = [r["score"] for r in recs]
-            img_pos, cat_pos = gt.img_pos, gt.cat_pos
-            ips = list(map(img_pos.get, [r["image_id"] for r in recs]))
-            cps = list(map(cat_pos.get, [r["category_id"] for r in recs]))
-            sizes = set(map(len, recs))
-            if sizes != {5 if with_box else 4} and not all(map(_unique_keys, recs)):
+            imgs = [r["image_id"] for r in recs]
+            cats = [r["category_id"] for r in recs]
+            if set(map(len, recs)) != {5 if with_box else 4} and not all(map(_unique_keys, recs)):
                 return None
-            if None in ips or not set(map(type, scores)) <= {int, float}:
+            if not set(map(type, scores)) <= {int, float}:
                 return None
             if set(map(type, kps)) != {simdjson.Array} or set(map(len, kps)) != {width}:
                 return None
             flat = np.frombuffer(b"".join([a.as_buffer(of_type="d") for a in kps]), dtype=np.float64)
             if flat.size != n * width:
                 return None
-            kp_arr = flat.reshape(n, k, 3)
+            box_arr = None
             if with_box:
                 boxes = [r["bbox"] for r in recs]
                 if set(map(type, boxes)) != {simdjson.Array} or set(map(len, boxes)) != {4}:
                     return None
                 box_arr = np.frombuffer(b"".join([b.as_buffer(of_type="d") for b in boxes]), dtype=np.float64)
-                if box_arr.size != 4 * n:
+                if box_arr.size != 4 * n or not np.isfinite(box_arr).all():
                     return None
                 box_arr = box_arr.reshape(n, 4)
         except Exception:  # anything unexpected: the careful path decides
@@ -579,16 +596,33 @@ class _Detections:
         score_arr = np.array(scores, dtype=np.float64)
         if not (np.isfinite(flat).all() and np.isfinite(score_arr).all()):
             return None
-        if with_box:
-            if not np.isfinite(box_arr).all():
-                return None
-            area = box_arr[:, 2] * box_arr[:, 3]
-        else:
-            area = None
+        return imgs, cats, score_arr, flat.reshape(n, k, 3), box_arr
+
+    @classmethod
+    def from_columns(cls, columns: tuple[Any, ...], gt: _GroundTruth) -> _Detections | None:
+        """Detections from :meth:`columns_from_document`; None if an image id is not in the ground truth
+        (the careful path then names the record)."""
+        imgs, cats, score_arr, kp_arr, box_arr = columns
+        try:
+            ips = list(map(gt.img_pos.get, imgs))
+            cps = list(map(gt.cat_pos.get, cats))
+        except TypeError:  # unhashable ids
+            return None
+        if None in ips:
+            return None
+        n = len(ips)
         keep_rows = np.fromiter((c is not None for c in cps), dtype=bool, count=n)
         cp_arr = np.array(cps if keep_rows.all() else [0 if c is None else c for c in cps], dtype=np.int64)
         units = cp_arr * gt.n_img + np.array(ips, dtype=np.int64)
+        area = None if box_arr is None else box_arr[:, 2] * box_arr[:, 3]
         return cls(units, keep_rows, score_arr, kp_arr, area)
+
+
+def _count_byte(data: bytes, byte: bytes, chunk: int = 1 << 20) -> int:
+    """How often ``byte`` occurs in ``data`` (numpy over cache-sized chunks: faster than bytes.count)."""
+    u = np.frombuffer(data, dtype=np.uint8)
+    b = ord(byte)
+    return sum(int(np.count_nonzero(u[i : i + chunk] == b)) for i in range(0, len(u), chunk))
 
 
 def _fast_columns(
@@ -888,16 +922,21 @@ def coco_keypoint_eval(
         gt = gt.dataset  # a pycocotools COCO object
     gt_src = _load_json(gt, "ground-truth annotation")
     res_src = _load_json(results, "results")
+    # Fast path first (files through pysimdjson); the careful path on decoded objects names any problem.
+    parser = _simdjson_parser()
+    res_cols = None
+    if isinstance(res_src, _JsonFile):
+        res_cols = _Detections.columns_from_document(res_src.document(parser), res_src.data, len(sig))
     g = None
-    if isinstance(gt_src, _JsonFile):  # fast path first; the careful one names any problem
-        g = _GroundTruth.from_document(gt_src.document(), sig, use_area)
+    if isinstance(gt_src, _JsonFile):
+        g = _GroundTruth.from_document(gt_src.document(parser), sig, use_area)
         if g is None:
             gt_src = gt_src.decode()
     if g is None:
         g = _GroundTruth(gt_src, sig, use_area)
     d = None
     if isinstance(res_src, _JsonFile):
-        d = _Detections.from_document(res_src.document(), res_src.data, g, len(sig))
+        d = None if res_cols is None else _Detections.from_columns(res_cols, g)
         if d is None:
             res_src = res_src.decode()
     if d is None:
