@@ -28,7 +28,13 @@ from pyramidpose.forecasting.data import ROOT_JOINT, UP_AXIS, ForecastDataConfig
 from pyramidpose.forecasting.metrics import HORIZONS_MS, horizon_mpjpe, mpjpe_per_frame
 from pyramidpose.forecasting.windows import MotionWindows
 from pyramidpose.models.forecasting import ForecasterConfig, build_forecaster
-from pyramidpose.training.lift_trainer import TrainerConfig, fit, load_checkpoint, load_yaml_config
+from pyramidpose.training.lift_trainer import (
+    TrainerConfig,
+    fit,
+    load_checkpoint,
+    load_yaml_config,
+    seed_everything,
+)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEFAULT_WEIGHTS = ASSETS / "forecaster_default.safetensors"  # 3D joints (H36M-17, meters)
@@ -223,6 +229,7 @@ def train_experiment(
     for name, w in (("training", train), ("validation", val), ("test", test)):
         if len(w) == 0:
             raise ConfigError(f"no {name} windows of {d.t_in}+{d.t_out} frames; shorten t_in/t_out")
+    seed_everything(cfg.trainer.seed)  # model initialisation too, so a config reproduces its run
     model = build_forecaster(cfg.model)
     joints = error_joints(17)
     val_obs, val_fut = val.arrays()
