@@ -195,6 +195,8 @@ def _moe_official_state_dict(experts: int = 6, part: int = 48) -> dict[str, torc
 
 def test_moe_loading_picks_expert(tmp_path: Path) -> None:
     sd = _moe_official_state_dict()
+    aic_head = create_model("vitpose-tiny", num_keypoints=14).head.state_dict()
+    sd.update({f"associate_keypoint_heads.0.{k}": v for k, v in aic_head.items()})  # ViTPose+ AIC head
     pth = tmp_path / "moe.pth"
     torch.save({"state_dict": sd, "meta": {}}, pth)
     m0 = pyramidpose.load_model(pth)
@@ -217,6 +219,10 @@ def test_moe_loading_picks_expert(tmp_path: Path) -> None:
         torch.testing.assert_close(feat[:1], m2.backbone(x[:1]), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(feat[1:], m0.backbone(x[1:]), rtol=1e-5, atol=1e-5)
     assert (y0 - y2).abs().max() > 1e-6
+    assert m0.config.num_keypoints == 17 and m2.config.num_keypoints == 17  # no associate head 1: COCO head
+    aic = pyramidpose.load_model(pth, dataset="aic")
+    assert aic.config.num_keypoints == 14 and aic.config.keypoint_set == "aic" and aic.dataset_index == 1
+    torch.testing.assert_close(aic.head.final_layer.weight, aic_head["final_layer.weight"])
     with pytest.raises(CheckpointError, match="6 expert"):
         pyramidpose.load_model(pth, dataset=6)
 

@@ -230,18 +230,26 @@ def convert_hf_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
-def convert_official_state_dict(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+def convert_official_state_dict(
+    sd: dict[str, torch.Tensor], dataset: int = 0
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Rename an official mmpose ViTPose state dict (``keypoint_head.`` -> ``head.``).
 
-    Returns the converted dict and the keys dropped: ``backbone.cls_token`` (unused by ViTPose) and
-    ViTPose+ ``associate_*`` heads (the extra per-dataset heads; the main ``keypoint_head`` is kept).
+    ViTPose+ checkpoints hold the COCO head as ``keypoint_head`` and the heads of the other datasets
+    as ``associate_keypoint_heads.{dataset - 1}``; for ``dataset > 0`` that head is used when present
+    (as the official ViTPose+ model splitting does). Returns the converted dict and the keys dropped:
+    ``backbone.cls_token`` (unused by ViTPose) and the heads not used.
     """
+    head = "keypoint_head."
+    assoc = f"associate_keypoint_heads.{dataset - 1}."
+    if dataset > 0 and any(k.startswith(assoc) for k in sd):
+        head = assoc
     out, dropped = {}, []
     for k, v in sd.items():
-        if k == "backbone.cls_token" or k.startswith("associate_"):
+        if k.startswith(head):
+            out["head." + k[len(head) :]] = v
+        elif k == "backbone.cls_token" or k.startswith(("associate_", "keypoint_head.")):
             dropped.append(k)
-        elif k.startswith("keypoint_head."):
-            out["head." + k[len("keypoint_head.") :]] = v
         else:
             out[k] = v
     return out, dropped
@@ -371,10 +379,13 @@ def load_state_dict_strict(module: nn.Module, sd: dict[str, torch.Tensor], sourc
 # --------------------------------------------------------------------------------------------------
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], ModelConfig, str]:
+def read_checkpoint(
+    path: str | os.PathLike[str], *, dataset: int = 0
+) -> tuple[dict[str, torch.Tensor], ModelConfig, str]:
     """Read any supported checkpoint as ``(state dict in pyramidpose names, ModelConfig, format)``.
 
-    ``format`` is ``"official"``, ``"hf"`` or ``"pyramidpose"``.
+    ``format`` is ``"official"``, ``"hf"`` or ``"pyramidpose"``. ``dataset`` selects the
+    per-dataset head of an official ViTPose+ checkpoint (see :func:`convert_official_state_dict`).
     """
     p = Path(path)
     if not p.exists():
@@ -386,7 +397,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
                 sd, _ = _read_safetensors(p / "model.safetensors")
                 return _from_hf(sd, hf_config, p)
         if (p / "model.safetensors").is_file():
-            return read_checkpoint(p / "model.safetensors")
+            return read_checkpoint(p / "model.safetensors", dataset=dataset)
         raise CheckpointError(
             f"{p}: a model directory needs model.safetensors (pyramidpose) or config.json + "
             "model.safetensors (Hugging Face VitPose)"
@@ -403,7 +414,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         if _is_hf(sd):
             hf_config = _read_hf_config(p.parent / "config.json") if (p.parent / "config.json").is_file() else {}
             return _from_hf(sd, hf_config or {}, p)
-        return _from_official(sd, p)
+        return _from_official(sd, p, dataset)
     obj = _torch_load_safely(p)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         sd = _tensors_only(obj["state_dict"], p)
@@ -413,7 +424,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         sd = _tensors_only(obj, p)
     if _is_hf(sd):
         return _from_hf(sd, {}, p)
-    return _from_official(sd, p)
+    return _from_official(sd, p, dataset)
 
 
 def _read_hf_config(path: Path) -> dict[str, Any] | None:
@@ -424,8 +435,10 @@ def _read_hf_config(path: Path) -> dict[str, Any] | None:
     return cfg if isinstance(cfg, dict) and cfg.get("model_type") == "vitpose" else None
 
 
-def _from_official(sd: dict[str, torch.Tensor], p: Path) -> tuple[dict[str, torch.Tensor], ModelConfig, str]:
-    sd, dropped = convert_official_state_dict(sd)
+def _from_official(
+    sd: dict[str, torch.Tensor], p: Path, dataset: int = 0
+) -> tuple[dict[str, torch.Tensor], ModelConfig, str]:
+    sd, dropped = convert_official_state_dict(sd, dataset)
     if dropped:
         log.info("%s: ignoring %d key(s) not used for inference: %s", p, len(dropped), _fmt(dropped, 4))
     try:
@@ -498,14 +511,16 @@ def load_model(
         CheckpointError: unreadable file, unknown layout, or weights that do not fit the inferred model
             (the message names missing/unexpected keys and shape mismatches).
     """
-    sd, cfg, fmt = read_checkpoint(path)
     index = _dataset_index(dataset)
+    sd, cfg, fmt = read_checkpoint(path, dataset=index)
     if not 0 <= index < cfg.num_experts:
         raise CheckpointError(
             f"{path}: dataset index {index} requested, but the model has {cfg.num_experts} expert(s)"
             + (" (not a ViTPose+ model: use dataset=0)" if cfg.num_experts == 1 else "")
         )
     cfg.dataset_index = index
+    if fmt != "pyramidpose" and index in (3, 4) and cfg.num_keypoints == 17:
+        cfg.keypoint_set = "ap10k"  # animal layout of AP-10K / APT-36K, not COCO's 17 body keypoints
     if input_size is not None and tuple(input_size) != cfg.input_size:
         new_cfg = ModelConfig.from_dict({**cfg.to_dict(), "input_size": tuple(input_size)})
         sd = dict(sd)

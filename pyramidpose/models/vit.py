@@ -108,9 +108,11 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_chans, embed_dim, PATCH_SIZE, stride=PATCH_SIZE, padding=PATCH_PADDING)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        x = self.proj(x)
+        # A channels-last conv output flattens into contiguous [B, N, C] tokens for free. (Plain
+        # NCHW would give transposed strides that every later add and LayerNorm inherit or copy.)
+        x = self.proj(x.contiguous(memory_format=torch.channels_last))
         h, w = x.shape[-2:]
-        return x.flatten(2).transpose(1, 2), (h, w)
+        return x.flatten(2).transpose(1, 2).contiguous(), (h, w)
 
 
 class Attention(nn.Module):
