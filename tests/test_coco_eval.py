@@ -387,6 +387,9 @@ def test_bad_files_and_ground_truth(tmp_path):
 def test_default_sigmas_are_pycocotools_bit_for_bit():
     ref = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
     assert np.array_equal(default_sigmas(), ref)
+    from pyramidpose.skeletons import COCO
+
+    assert np.allclose(default_sigmas(), COCO.sigmas_array(), rtol=0, atol=1e-12)  # the same layout
 
 
 def test_format_stats_matches_pycocotools_summary():

@@ -57,18 +57,18 @@ AREA_RANGES: tuple[tuple[float, float], ...] = ((0**2, 1e5**2), (32**2, 96**2), 
 AREA_LABELS: tuple[str, ...] = ("all", "medium", "large")
 MAX_DETS = 20
 _EPS = np.spacing(1)
+_COCO_SIGMAS_X10 = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89)  # fmt: skip
 _PAIR_CHUNK = 16_384  # OKS pairs processed per chunk (keeps the temporaries in cache)
 
 
 def default_sigmas() -> np.ndarray:
-    """COCO's 17 OKS sigmas (from :data:`pyramidpose.skeletons.COCO`), bit-identical to pycocotools'.
+    """COCO's 17 OKS sigmas, computed exactly as pycocotools does (``array([.26, .25, ...]) / 10``), so
+    that every OKS value is identical to the last bit.
 
-    pycocotools computes them as ``array([.26, .25, ...]) / 10``; rounding the skeleton's values back
-    to that form makes every OKS value identical to the last bit.
+    The same values as :data:`pyramidpose.skeletons.COCO` (a test checks it); written out here so that
+    ``pyramidpose eval`` does not import the skeleton module (dataclasses) at start-up.
     """
-    from pyramidpose.skeletons import COCO
-
-    return np.round(COCO.sigmas_array() * 10.0, 6) / 10.0
+    return np.array(_COCO_SIGMAS_X10) / 10.0
 
 
 def load_sigmas(path: str | os.PathLike[str]) -> np.ndarray:
@@ -579,8 +579,8 @@ class _Detections:
                 return None
             if set(map(type, kps)) != {simdjson.Array} or set(map(len, kps)) != {width}:
                 return None
-            flat = np.frombuffer(b"".join([a.as_buffer(of_type="d") for a in kps]), dtype=np.float64)
-            if flat.size != n * width:
+            flat = _join_buffers(kps, width)
+            if flat is None:
                 return None
             box_arr = None
             if with_box:
@@ -616,6 +616,22 @@ class _Detections:
         units = cp_arr * gt.n_img + np.array(ips, dtype=np.int64)
         area = None if box_arr is None else box_arr[:, 2] * box_arr[:, 3]
         return cls(units, keep_rows, score_arr, kp_arr, area)
+
+
+def _join_buffers(arrays: list[Any], width: int, group: int = 4096) -> np.ndarray | None:
+    """The numbers of ``len(arrays)`` pysimdjson arrays of ``width`` numbers each as one flat float64 array,
+    or None if the count is off. Built group by group so that the temporary bytes stay small (fewer
+    fresh memory pages than joining everything at once)."""
+    n = len(arrays)
+    out = np.empty(n * width, dtype=np.float64)
+    step = group * width
+    for i in range(0, n, group):
+        chunk = b"".join([a.as_buffer(of_type="d") for a in arrays[i : i + group]])
+        part = out[i * width : i * width + step]
+        if len(chunk) != part.nbytes:
+            return None
+        part[:] = np.frombuffer(chunk, dtype=np.float64)
+    return out
 
 
 def _count_byte(data: bytes, byte: bytes, chunk: int = 1 << 20) -> int:
@@ -673,6 +689,7 @@ def _oks_pairs(
     vis_all = gt.kpts[:, :, 2] > 0
     k1_all = np.count_nonzero(vis_all, axis=1)
     nov_all = k1_all == 0
+    labelled_first = np.argsort(~vis_all, axis=1, kind="stable")  # per person: labelled keypoints, in order
     scale_all = gt.area + _EPS
     gx, gy = np.ascontiguousarray(gt.kpts[:, :, 0]), np.ascontiguousarray(gt.kpts[:, :, 1])
     dxy = dt.xy
@@ -712,8 +729,7 @@ def _oks_pairs(
         if kk == k:  # every keypoint counts: the natural order is pycocotools' order
             terms = ex[rows]
         else:
-            first = np.argsort(~vis_all[pair_gt[rows]], axis=1, kind="stable")[:, :kk]  # labelled, in order
-            terms = np.take_along_axis(ex[rows], first, axis=1)
+            terms = np.take_along_axis(ex[rows], labelled_first[pair_gt[rows], :kk], axis=1)
         out[rows] = terms.sum(axis=1) / kk
     return out
 
