@@ -37,3 +37,12 @@ def test_nothing_drawn_below_threshold() -> None:
     img = np.full((50, 60, 3), 7, np.uint8)
     out = draw_poses(img, np.full((2, 17, 2), 25.0), np.zeros((2, 17)), "coco")
     np.testing.assert_array_equal(out, img)
+
+
+def test_draw_with_no_people_returns_unchanged_copy():
+    from pyramidpose.viz.draw import draw_poses
+
+    image = np.full((40, 30, 3), 7, np.uint8)
+    for kps, scores in ((np.zeros((0, 17, 2)), np.zeros((0, 17))), (np.zeros((0,)), None)):
+        out = draw_poses(image, kps, scores)
+        assert out is not image and np.array_equal(out, image)

@@ -60,6 +60,8 @@ def draw_poses(
     """
     canvas = np.ascontiguousarray(np.array(image, dtype=np.uint8, copy=True))
     kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.size == 0:  # nobody in the image: nothing to draw
+        return canvas
     if kp.ndim == 2:
         kp = kp[None]
     n = kp.shape[0]
