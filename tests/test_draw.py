@@ -40,8 +40,6 @@ def test_nothing_drawn_below_threshold() -> None:
 
 
 def test_draw_with_no_people_returns_unchanged_copy():
-    from pyramidpose.viz.draw import draw_poses
-
     image = np.full((40, 30, 3), 7, np.uint8)
     for kps, scores in ((np.zeros((0, 17, 2)), np.zeros((0, 17))), (np.zeros((0,)), None)):
         out = draw_poses(image, kps, scores)
