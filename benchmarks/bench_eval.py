@@ -5,8 +5,9 @@ are 5000 images (fresh image and annotation ids per copy) and jittering each lab
 several detections, plus false positives; scores are rounded to 2 decimals so that ties occur.
 Both evaluators run as separate Python processes on the same JSON files (startup and JSON loading
 included), alternately ``--repeat`` times; the benchmark prints the best wall-clock and CPU (user +
-system) times of each, the speed ratios and the largest difference over the ten stats. On a shared
-machine the CPU ratio is the steadier figure.
+system) times of each, the speed ratios (of the best and of the median runs), every run's CPU time
+and the largest difference over the ten stats. On a shared machine the CPU ratio is the steadier
+figure.
 
     python benchmarks/bench_eval.py [--images 5000] [--dets-per-person 8] [--repeat 3]
 """
@@ -183,6 +184,10 @@ def main() -> int:
     print(f"{'pycocotools (python process)':30s} {w_ref:7.2f}s {c_ref:7.2f}s")
     print(f"{'pyramidpose eval (process)':30s} {w_ours:7.2f}s {c_ours:7.2f}s")
     print(f"{'speed ratio':30s} {w_ref / w_ours:7.1f}x {c_ref / c_ours:7.1f}x")
+    med = [float(np.median([r[i] for r in runs])) for runs in (ref_runs, ours_runs) for i in (0, 1)]
+    print(f"{'median ratio':30s} {med[0] / med[2]:7.1f}x {med[1] / med[3]:7.1f}x   (medians of the {args.repeat} runs)")
+    print("CPU per run: pycocotools " + " ".join(f"{c:.2f}" for _, c in ref_runs)
+          + " | ours " + " ".join(f"{c:.2f}" for _, c in ours_runs))  # fmt: skip
     if not args.skip_in_process:
         print(f"{'in-process, JSON already loaded':30s} (CPU: pycocotools {t_ref_in:.2f}s, ours {t_ours_in:.2f}s)")
         print(f"{'in-process speed ratio':30s} {t_ref_in / t_ours_in:7.1f}x")

@@ -98,7 +98,8 @@ def load_sigmas(path: str | os.PathLike[str]) -> np.ndarray:
 class _JsonFile:
     """The bytes of a JSON file, decoded on demand: lazily by pysimdjson (fast path) or fully by ``json``."""
 
-    def __init__(self, path: Path, data: bytes, what: str) -> None:
+    def __init__(self, path: Path, data: Any, what: str) -> None:
+        """``data``: the file's bytes, or a read-only memory map of them."""
         self.path, self.data, self.what = path, data, what
 
     def document(self, parser: Any = None) -> Any:
@@ -122,9 +123,21 @@ class _JsonFile:
     def decode(self) -> Any:
         """The whole file as Python objects (standard library, as pycocotools reads it)."""
         try:
-            return json.loads(self.data)
+            return json.loads(self.data if isinstance(self.data, bytes) else self.data[:])
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{self.what} file {self.path} is not valid JSON: {exc}") from None
+
+
+def _read_file(path: Path) -> Any:
+    """The file's bytes: memory-mapped (read-only; pysimdjson copies what it needs, so the pages are
+    not also copied into a bytes object first), or read when mapping is not possible (empty files)."""
+    import mmap
+
+    with open(path, "rb") as f:
+        try:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):
+            return f.read()
 
 
 def _simdjson_parser() -> Any:
@@ -141,7 +154,7 @@ def _load_json(obj: Any, what: str) -> Any:
     if isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
         try:
-            return _JsonFile(path, path.read_bytes(), what)
+            return _JsonFile(path, _read_file(path), what)
         except FileNotFoundError:
             raise DataError(f"{what} file not found: {path}") from None
         except OSError as exc:
@@ -544,7 +557,7 @@ class _Detections:
         return cls(units, keep_rows, score_arr, kp_arr, area)
 
     @staticmethod
-    def columns_from_document(doc: Any, data: bytes, k: int) -> tuple[Any, ...] | None:
+    def columns_from_document(doc: Any, data: Any, k: int) -> tuple[Any, ...] | None:
         """The columns of results straight from a pysimdjson document, or None if anything is unusual.
 
         Keypoint lists become one array without Python floats. Anything this path does not prove
@@ -634,7 +647,7 @@ def _join_buffers(arrays: list[Any], width: int, group: int = 4096) -> np.ndarra
     return out
 
 
-def _count_byte(data: bytes, byte: bytes, chunk: int = 1 << 20) -> int:
+def _count_byte(data: Any, byte: bytes, chunk: int = 1 << 20) -> int:
     """How often ``byte`` occurs in ``data`` (numpy over cache-sized chunks: faster than bytes.count)."""
     u = np.frombuffer(data, dtype=np.uint8)
     b = ord(byte)
