@@ -269,3 +269,31 @@ def test_batches_equal_single_windows():
     for j, i in enumerate(idx):
         np.testing.assert_array_equal(obs[j], win[i][0])
         np.testing.assert_array_equal(fut[j], win[i][1])
+
+
+def test_splits_keep_subjects_apart(tmp_path):
+    from pyramidpose.forecasting.data import ForecastDataConfig, build_splits
+
+    cfg = ForecastDataConfig(root=str(tmp_path), train_subjects=["01", "03"], test_subjects=["03"])
+    with pytest.raises(DataError, match="both the training and the test split"):
+        build_splits(cfg, progress=False)
+
+
+def test_real_splits_train_on_01_02_and_test_on_03(tmp_path):
+    """On a CMU-like tree built from the bundled excerpt: every window's subject is in its split."""
+    import shutil
+
+    from pyramidpose.forecasting.data import ForecastDataConfig, build_splits
+
+    for s in ("01", "02", "03"):
+        d = tmp_path / "subjects" / s
+        d.mkdir(parents=True)
+        shutil.copy(MOCAP / "01.asf", d / f"{s}.asf")
+        shutil.copy(MOCAP / "01_01_first60.amc", d / f"{s}_01.amc")
+    cfg = ForecastDataConfig(root=str(tmp_path), fps=60.0, t_in=4, t_out=3, val_fraction=0.3, phases=2)
+    splits = build_splits(cfg, progress=False)
+    subjects = {k: {MotionWindows(v, 4, 3).source(i)[0] for i in range(len(MotionWindows(v, 4, 3)))}
+                for k, v in splits.items()}  # fmt: skip
+    assert subjects == {"train": {"01", "02"}, "val": {"01", "02"}, "test": {"03"}}
+    names = [s.name for s in splits["train"]]
+    assert len(names) == 2 * 2 * 2 and any("@mirror" in n for n in names) and any("@phase1" in n for n in names)
