@@ -128,6 +128,11 @@ def test_forecast_errors_are_clear(tmp_path, capsys):
     wrong.with_suffix(".json").write_text(json.dumps(meta))
     assert cli.main(["forecast", "eval", "--weights", str(wrong), "--out", str(tmp_path / "m.json")]) == 2
     assert "does not match the model" in capsys.readouterr().err
+    meta["model"]["num_layers"] = 2
+    del meta["data"]["fps"]
+    wrong.with_suffix(".json").write_text(json.dumps(meta))
+    assert cli.main(["forecast", "eval", "--weights", str(wrong), "--out", str(tmp_path / "m.json")]) == 2
+    assert "lacks ['fps']" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="embedded forecaster not built yet")

@@ -112,8 +112,11 @@ def load_forecaster(path: str | os.PathLike[str] | None = None) -> tuple[nn.Modu
         meta = json.loads(js.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{js}: invalid JSON ({e}).") from None
-    if "model" not in meta or "data" not in meta:
+    if not isinstance(meta, dict) or "model" not in meta or "data" not in meta:
         raise CheckpointError(f"{js}: not a forecaster config (needs 'model' and 'data' sections).")
+    missing = [k for k in ("fps", "t_in", "t_out", "dims") if k not in meta["data"]]
+    if missing:
+        raise CheckpointError(f"{js}: the 'data' section lacks {missing}; is this a forecaster checkpoint?")
     try:
         mcfg = ForecasterConfig.from_dict(meta["model"])
     except ConfigError as e:
