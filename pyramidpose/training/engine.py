@@ -186,10 +186,20 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _worker_init(_: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
     torch.set_num_threads(1)
+
+
+def _fork_safe_opencv(num_workers: int) -> None:
+    """Make OpenCV single-threaded in this (parent) process before DataLoader workers are forked.
+
+    A forked worker inherits OpenCV's thread-pool state but not its threads: using or resizing the pool
+    there (``cv2.setNumThreads``, a parallel ``warpAffine``) can deadlock. Shrinking the pool must
+    happen in the parent, where its threads exist and can be joined.
+    """
+    if num_workers > 0:
+        import cv2
+
+        cv2.setNumThreads(1)
 
 
 def autocast_context(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -264,6 +274,7 @@ def predict_instances(
 
     device = torch.device(device)
     model.eval()
+    _fork_safe_opencv(num_workers)
     idx = list(range(len(dataset))) if indices is None else list(indices)
     loader = DataLoader(
         torch.utils.data.Subset(dataset, idx), batch_size=batch_size, shuffle=False, num_workers=num_workers,
@@ -602,6 +613,7 @@ def _train(
     stats_imgs, stats_time = 0, 0.0
     from tqdm import tqdm
 
+    _fork_safe_opencv(cfg.data.num_workers)
     while epoch < cfg.train.epochs and step < limit:
         sampler.set_epoch(epoch)
         sampler.set_start(batch_in_epoch)
