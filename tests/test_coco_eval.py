@@ -488,14 +488,14 @@ def _eval_files(gt, results, tmp_dir, name="case", text=None, **kw):
 
 def _fast_path_taken(gt, results, k=17):
     """Whether both files go through the pysimdjson fast path (no fallback to the careful path)."""
-    from pyramidpose.evaluation.coco_eval import _Detections, _GroundTruth, _JsonFile
+    from pyramidpose.evaluation.coco_eval import _Detections, _GroundTruth, _JsonFile, _simdjson_parser
 
     sig = np.full(k, 0.05) if k != 17 else default_sigmas()
     g = _GroundTruth.from_document(_JsonFile(None, json.dumps(gt).encode(), "gt").document(), sig, True)
     if g is None:
         return False
     data = json.dumps(results).encode()
-    cols = _Detections.columns_from_document(_JsonFile(None, data, "results").document(), data, k)
+    cols = _Detections.columns_from_file(_JsonFile(None, data, "results"), _simdjson_parser(), k)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # results in a category absent from the ground truth
         return cols is not None and _Detections.from_columns(cols, g) is not None
@@ -594,3 +594,31 @@ def test_bad_ground_truth_files_are_named_like_in_memory(tmp_path):
     gt = _small_gt()
     gt["annotations"][0]["iscrowd"] = True  # a JSON true is accepted as a flag, like pycocotools
     assert_same(_eval_files(gt, [_good_result()], tmp_path, "crowd"), reference_stats(gt, [_good_result()]))
+
+
+@pytest.mark.parametrize("layout", ["default", "compact", "indented", "string_with_cut_pattern"])
+def test_results_parsed_in_pieces_equal_pycocotools(coco_mini, tmp_path, monkeypatch, layout):
+    """Large result files are parsed in pieces of whole records; cuts in the wrong place fall back."""
+    pytest.importorskip("simdjson")
+    from pyramidpose.evaluation import coco_eval
+
+    gt_path = coco_mini / "annotations" / "person_keypoints_val2017.json"
+    gt = json.loads(gt_path.read_text())
+    res = _jittered_results(gt, 5)
+    if layout == "string_with_cut_pattern":
+        res = [{**r, "note": "a}, {b"} for r in res]
+    dumps = {"compact": {"separators": (",", ":")}, "indented": {"indent": 1}}.get(layout, {})
+    res_path = tmp_path / "results.json"
+    res_path.write_text(json.dumps(res, **dumps))
+    monkeypatch.setattr(coco_eval, "_PIECE_BYTES", 3000)  # many pieces
+    pieces = list(coco_eval._JsonFile(res_path, res_path.read_bytes(), "results").pieces())
+    assert len(pieces) > 10
+    decoded = []
+    real_decode = coco_eval._JsonFile.decode
+    monkeypatch.setattr(coco_eval._JsonFile, "decode", lambda self: decoded.append(self.what) or real_decode(self))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stats = coco_keypoint_eval(gt_path, res_path)
+    assert_same(stats, reference_stats(gt, res))
+    # Well-formed layouts take the fast path; a cut inside a string makes a piece invalid: careful path.
+    assert decoded == (["results"] if layout == "string_with_cut_pattern" else [])

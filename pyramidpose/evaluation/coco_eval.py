@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ AREA_LABELS: tuple[str, ...] = ("all", "medium", "large")
 MAX_DETS = 20
 _EPS = np.spacing(1)
 _COCO_SIGMAS_X10 = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89)  # fmt: skip
+_PIECE_BYTES = 2 << 20  # results files are parsed in pieces of about this size (see _JsonFile.pieces)
 _PAIR_CHUNK = 16_384  # OKS pairs processed per chunk (keeps the temporaries in cache)
 
 
@@ -119,6 +120,30 @@ class _JsonFile:
             except Exception:
                 continue
         return None
+
+    def pieces(self, size: int | None = None) -> Iterator[bytes]:
+        """The text of a JSON list of objects as a few smaller JSON lists of consecutive objects, cut
+        between two objects (at ``},`` followed by ``{``) about every ``size`` bytes (default
+        ``_PIECE_BYTES``); one piece (the whole text) if it is small or no cut is found.
+
+        A cut made anywhere else (inside a string or a nested value) leaves a piece that is not valid
+        JSON, so when every piece parses, the pieces hold exactly the objects of the whole list. The
+        caller treats a piece that does not parse like a file that does not.
+        """
+        data = self.data
+        total = len(data)
+        size = size or _PIECE_BYTES
+        start, prefix = 0, b""
+        while total - start > 2 * size:
+            cut = data.find(b"},", start + size)
+            nxt = cut + 2
+            while 0 <= cut and nxt < total and data[nxt : nxt + 1] in (b" ", b"\n", b"\r", b"\t"):
+                nxt += 1
+            if cut < 0 or data[nxt : nxt + 1] != b"{":
+                break
+            yield prefix + data[start : cut + 1] + b"]"
+            start, prefix = nxt, b"["
+        yield prefix + data[start:]
 
     def decode(self) -> Any:
         """The whole file as Python objects (standard library, as pycocotools reads it)."""
@@ -437,14 +462,11 @@ class _Detections:
         self.unit = units[keep]
         self.rank = rank[keep]
         self.score = score_arr[order]
-        self.xy = kp_arr[order, :, :2]  # (D, K, 2), contiguous
+        self.x = kp_arr[order, :, 0]  # (D, K), contiguous
+        self.y = kp_arr[order, :, 1]
         if area is None:  # pycocotools' loadRes: w * h of the extent of all keypoints
-            xt = np.ascontiguousarray(self.xy.transpose(2, 1, 0))  # (2, K, D): fast reductions over K
-            x, y = xt[0], xt[1]
-            area = (x.max(axis=0, initial=-np.inf) - x.min(axis=0, initial=np.inf)) * (
-                y.max(axis=0, initial=-np.inf) - y.min(axis=0, initial=np.inf)
-            )
-            self.area = area
+            x, y = self.x, self.y
+            self.area = (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))
         else:
             self.area = area[order]
 
@@ -557,8 +579,8 @@ class _Detections:
         return cls(units, keep_rows, score_arr, kp_arr, area)
 
     @staticmethod
-    def columns_from_document(doc: Any, data: Any, k: int) -> tuple[Any, ...] | None:
-        """The columns of results straight from a pysimdjson document, or None if anything is unusual.
+    def columns_from_file(src: _JsonFile, parser: Any, k: int) -> tuple[Any, ...] | None:
+        """The columns of a results file through pysimdjson, or None if anything is unusual.
 
         Keypoint lists become one array without Python floats. Anything this path does not prove
         well-formed (a missing field, a non-numeric score, a nested list, an extra list anywhere, a
@@ -566,21 +588,73 @@ class _Detections:
         decoded file. Where both accept the input they give identical arrays. Returns
         ``(image_ids, category_ids, scores, kp_arr (n, K, 3), boxes (n, 4) or None)``; no pysimdjson
         object outlives the call, so the parser can be reused.
+
+        Large files are parsed in pieces of whole records (see :meth:`_JsonFile.pieces`) with one
+        parser, which keeps its buffers small and reused.
         """
-        if doc is None:
+        if parser is None:
             return None
         import simdjson
 
         width = 3 * k
+        n_lists = _count_byte(src.data, b"[")  # one per keypoint list (and box) plus the outer list
+        imgs: list[Any] = []
+        cats: list[Any] = []
+        scores: list[Any] = []
+        flat = box_flat = None
+        with_box = None
+        for piece in src.pieces():
+            try:
+                doc = parser.parse(piece)
+            except Exception:
+                return None
+            if flat is None:  # sized from the list count: no nested or other lists anywhere (checked below)
+                try:
+                    first = doc[0]
+                    with_box = isinstance(first, simdjson.Object) and "bbox" in first
+                    del first
+                except Exception:
+                    return None
+                n_all = (n_lists - 1) // (2 if with_box else 1)
+                flat = np.empty(n_all * width, dtype=np.float64)
+                box_flat = np.empty(n_all * 4, dtype=np.float64) if with_box else None
+            m = len(imgs)
+            got = _Detections._piece_columns(doc, width, bool(with_box), flat, box_flat, m)
+            del doc
+            if got is None:
+                return None
+            imgs += got[0]
+            cats += got[1]
+            scores += got[2]
+        n = len(imgs)
+        if n == 0 or n_lists != 1 + n * (2 if with_box else 1) or flat is None:
+            return None
+        if not set(map(type, scores)) <= {int, float}:
+            return None
+        score_arr = np.array(scores, dtype=np.float64)
+        if not (np.isfinite(flat).all() and np.isfinite(score_arr).all()):
+            return None
+        box_arr = None
+        if box_flat is not None:
+            box_arr = box_flat.reshape(n, 4)
+            if not np.isfinite(box_arr).all():
+                return None
+        return imgs, cats, score_arr, flat.reshape(n, k, 3), box_arr
+
+    @staticmethod
+    def _piece_columns(
+        doc: Any, width: int, with_box: bool, flat: np.ndarray, box_flat: np.ndarray | None, m: int
+    ) -> tuple[Any, ...] | None:
+        """Columns of one parsed piece (a JSON list of result objects) whose records start at index ``m``;
+        keypoints (and boxes) are written into ``flat`` (``box_flat``). None if anything is unusual."""
+        import simdjson
+
         try:
             if not isinstance(doc, simdjson.Array) or len(doc) == 0:
                 return None
             recs = list(doc)
             n = len(recs)
-            first = recs[0]
-            with_box = isinstance(first, simdjson.Object) and "bbox" in first
-            # One '[' per keypoint list (and box) plus the outer list: no nested or other lists anywhere.
-            if _count_byte(data, b"[") != 1 + n * (2 if with_box else 1):
+            if (m + n) * width > flat.size:
                 return None
             kps = [r["keypoints"] for r in recs]
             scores = [r["score"] for r in recs]
@@ -588,32 +662,23 @@ class _Detections:
             cats = [r["category_id"] for r in recs]
             if set(map(len, recs)) != {5 if with_box else 4} and not all(map(_unique_keys, recs)):
                 return None
-            if not set(map(type, scores)) <= {int, float}:
-                return None
             if set(map(type, kps)) != {simdjson.Array} or set(map(len, kps)) != {width}:
                 return None
-            flat = _join_buffers(kps, width)
-            if flat is None:
+            if _join_buffers(kps, width, flat[m * width : (m + n) * width]) is None:
                 return None
-            box_arr = None
-            if with_box:
+            if box_flat is not None:
                 boxes = [r["bbox"] for r in recs]
                 if set(map(type, boxes)) != {simdjson.Array} or set(map(len, boxes)) != {4}:
                     return None
-                box_arr = np.frombuffer(b"".join([b.as_buffer(of_type="d") for b in boxes]), dtype=np.float64)
-                if box_arr.size != 4 * n or not np.isfinite(box_arr).all():
+                if _join_buffers(boxes, 4, box_flat[m * 4 : (m + n) * 4]) is None:
                     return None
-                box_arr = box_arr.reshape(n, 4)
         except Exception:  # anything unexpected: the careful path decides
             return None
-        score_arr = np.array(scores, dtype=np.float64)
-        if not (np.isfinite(flat).all() and np.isfinite(score_arr).all()):
-            return None
-        return imgs, cats, score_arr, flat.reshape(n, k, 3), box_arr
+        return imgs, cats, scores
 
     @classmethod
     def from_columns(cls, columns: tuple[Any, ...], gt: _GroundTruth) -> _Detections | None:
-        """Detections from :meth:`columns_from_document`; None if an image id is not in the ground truth
+        """Detections from :meth:`columns_from_file`; None if an image id is not in the ground truth
         (the careful path then names the record)."""
         imgs, cats, score_arr, kp_arr, box_arr = columns
         try:
@@ -631,12 +696,15 @@ class _Detections:
         return cls(units, keep_rows, score_arr, kp_arr, area)
 
 
-def _join_buffers(arrays: list[Any], width: int, group: int = 4096) -> np.ndarray | None:
-    """The numbers of ``len(arrays)`` pysimdjson arrays of ``width`` numbers each as one flat float64 array,
-    or None if the count is off. Built group by group so that the temporary bytes stay small (fewer
-    fresh memory pages than joining everything at once)."""
+def _join_buffers(arrays: list[Any], width: int, out: np.ndarray | None = None, group: int = 4096) -> np.ndarray | None:
+    """The numbers of ``len(arrays)`` pysimdjson arrays of ``width`` numbers each as one flat float64 array
+    (written into ``out`` when given), or None if the count is off. Built group by group so that the
+    temporary bytes stay small (fewer fresh memory pages than joining everything at once)."""
     n = len(arrays)
-    out = np.empty(n * width, dtype=np.float64)
+    if out is None:
+        out = np.empty(n * width, dtype=np.float64)
+    elif out.size != n * width:
+        return None
     step = group * width
     for i in range(0, n, group):
         chunk = b"".join([a.as_buffer(of_type="d") for a in arrays[i : i + group]])
@@ -705,15 +773,14 @@ def _oks_pairs(
     labelled_first = np.argsort(~vis_all, axis=1, kind="stable")  # per person: labelled keypoints, in order
     scale_all = gt.area + _EPS
     gx, gy = np.ascontiguousarray(gt.kpts[:, :, 0]), np.ascontiguousarray(gt.kpts[:, :, 1])
-    dxy = dt.xy
     b = gt.bbox
     x0_all, x1_all = b[:, 0] - b[:, 2], b[:, 0] + b[:, 2] * 2
     y0_all, y1_all = b[:, 1] - b[:, 3], b[:, 1] + b[:, 3] * 2
     ex = np.empty((n, k), dtype=np.float64)
     for s in range(0, n, _PAIR_CHUNK):
         g = pair_gt[s : s + _PAIR_CHUNK]
-        dd = dxy[pair_dt[s : s + _PAIR_CHUNK]]
-        xd, yd = dd[:, :, 0], dd[:, :, 1]
+        d = pair_dt[s : s + _PAIR_CHUNK]
+        xd, yd = dt.x[d], dt.y[d]
         dx = xd - gx[g]
         dy = yd - gy[g]
         nov = nov_all[g]
@@ -770,7 +837,7 @@ def _oks_upper_bound_keep(
     gx1 = np.where(has, gx1, b[:, 0] + b[:, 2] * 2)
     gy0 = np.where(has, gy0, b[:, 1] - b[:, 3])
     gy1 = np.where(has, gy1, b[:, 1] + b[:, 3] * 2)
-    x, y = dt.xy[:, :, 0], dt.xy[:, :, 1]
+    x, y = dt.x, dt.y
     dx0, dx1, dy0, dy1 = x.min(axis=1), x.max(axis=1), y.min(axis=1), y.max(axis=1)
     var_max = float(((sigmas * 2) ** 2).max())
     scale = gt.area + _EPS
@@ -884,21 +951,21 @@ def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> d
             recall[:, c, areas, 0] = 0
             precision[:, :, c, areas, 0] = 0
             continue
-        # All areas and thresholds at once: (A', T, nd). The cumulative sums count integers, so summing
-        # in float64 gives exactly pycocotools' integer cumsum cast to float.
-        match = dt_match[areas][:, :, sel]
-        keep = ~dt_ig[areas][:, :, sel]
-        tp = np.cumsum(match & keep, axis=2, dtype=np.int32)
-        tp_fp = np.cumsum(keep, axis=2, dtype=np.int32)  # fp + tp, the same integers
-        rc = tp / npig[areas][:, None, None]
-        pr = tp / (tp_fp + _EPS)
-        recall[:, c, areas, 0] = rc[:, :, -1].T
-        pr = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]  # pycocotools' backward max pass
-        for i, a in enumerate(areas):
+        # One area at a time (T, nd): small temporaries that the allocator reuses. The cumulative sums
+        # count integers, so they equal pycocotools' integer cumsums cast to float; fp + tp is the
+        # running count of non-ignored detections.
+        for a in areas:
+            match = dt_match[a][:, sel]
+            keep = ~dt_ig[a][:, sel]
+            tp = np.cumsum(match & keep, axis=1, dtype=np.int32)
+            tp_fp = np.cumsum(keep, axis=1, dtype=np.int32)
+            rc = tp / npig[a]
+            pr = tp / (tp_fp + _EPS)
+            recall[:, c, a, 0] = rc[:, -1]
+            pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # pycocotools' backward max pass
             for t in range(n_thr):
-                inds = np.searchsorted(rc[i, t], RECALL_THRESHOLDS, side="left")
-                q = np.where(inds < nd, pr[i, t][np.minimum(inds, nd - 1)], 0.0)
-                precision[t, :, c, a, 0] = q
+                inds = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
+                precision[t, :, c, a, 0] = np.where(inds < nd, pr[t][np.minimum(inds, nd - 1)], 0.0)
     return _summarize(precision, recall)
 
 
@@ -952,10 +1019,9 @@ def coco_keypoint_eval(
     gt_src = _load_json(gt, "ground-truth annotation")
     res_src = _load_json(results, "results")
     # Fast path first (files through pysimdjson); the careful path on decoded objects names any problem.
+    # The ground truth first, then the results in pieces of whole records, all with one parser, whose
+    # buffers are thus allocated once.
     parser = _simdjson_parser()
-    res_cols = None
-    if isinstance(res_src, _JsonFile):
-        res_cols = _Detections.columns_from_document(res_src.document(parser), res_src.data, len(sig))
     g = None
     if isinstance(gt_src, _JsonFile):
         g = _GroundTruth.from_document(gt_src.document(parser), sig, use_area)
@@ -965,6 +1031,7 @@ def coco_keypoint_eval(
         g = _GroundTruth(gt_src, sig, use_area)
     d = None
     if isinstance(res_src, _JsonFile):
+        res_cols = _Detections.columns_from_file(res_src, parser, len(sig))
         d = None if res_cols is None else _Detections.from_columns(res_cols, g)
         if d is None:
             res_src = res_src.decode()
