@@ -954,9 +954,24 @@ def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> d
         # One area at a time (T, nd): small temporaries that the allocator reuses. The cumulative sums
         # count integers, so they equal pycocotools' integer cumsums cast to float; fp + tp is the
         # running count of non-ignored detections.
+        # A detection ignored at every threshold (e.g. outside the area range and unmatched) only
+        # repeats the previous recall and precision, so it never changes an interpolated precision
+        # (the first position reaching a recall level is never such a repeat) nor the final recall:
+        # it is left out. With none left, recall and precision are 0, as pycocotools gives then.
         for a in areas:
-            match = dt_match[a][:, sel]
             keep = ~dt_ig[a][:, sel]
+            live = keep.any(axis=0)
+            if not live.all():
+                keep = keep[:, live]
+                sel_a = sel[live]
+            else:
+                sel_a = sel
+            nd_a = len(sel_a)
+            if nd_a == 0:
+                recall[:, c, a, 0] = 0
+                precision[:, :, c, a, 0] = 0
+                continue
+            match = dt_match[a][:, sel_a]
             tp = np.cumsum(match & keep, axis=1, dtype=np.int32)
             tp_fp = np.cumsum(keep, axis=1, dtype=np.int32)
             rc = tp / npig[a]
@@ -965,7 +980,7 @@ def _evaluate_arrays(gt: _GroundTruth, dt: _Detections, sigmas: np.ndarray) -> d
             pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # pycocotools' backward max pass
             for t in range(n_thr):
                 inds = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
-                precision[t, :, c, a, 0] = np.where(inds < nd, pr[t][np.minimum(inds, nd - 1)], 0.0)
+                precision[t, :, c, a, 0] = np.where(inds < nd_a, pr[t][np.minimum(inds, nd_a - 1)], 0.0)
     return _summarize(precision, recall)
 
 
