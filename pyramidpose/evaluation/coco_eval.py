@@ -776,41 +776,45 @@ def _oks_pairs(
     b = gt.bbox
     x0_all, x1_all = b[:, 0] - b[:, 2], b[:, 0] + b[:, 2] * 2
     y0_all, y1_all = b[:, 1] - b[:, 3], b[:, 1] + b[:, 3] * 2
+    # Work in the order of the labelled count (persons without labels last), so that each group is a
+    # contiguous block: no masks, no gathers of the terms.
+    group_of = np.where(nov_all, k + 1, k1_all)
+    order = np.argsort(group_of[pair_gt], kind="stable")
+    pg, pd = pair_gt[order], pair_dt[order]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(group_of[pg], minlength=k + 2))))
+    nov_from = bounds[k + 1]
     ex = np.empty((n, k), dtype=np.float64)
     for s in range(0, n, _PAIR_CHUNK):
-        g = pair_gt[s : s + _PAIR_CHUNK]
-        d = pair_dt[s : s + _PAIR_CHUNK]
+        e_ = min(s + _PAIR_CHUNK, n)
+        g, d = pg[s:e_], pd[s:e_]
         xd, yd = dt.x[d], dt.y[d]
-        dx = xd - gx[g]
-        dy = yd - gy[g]
-        nov = nov_all[g]
-        if nov.any():  # persons without labelled keypoints: distance to the doubled box
-            gn = g[nov]
-            xdn, ydn = xd[nov], yd[nov]
+        m = max(0, min(nov_from, e_) - s)  # rows [0, m) have labelled keypoints, [m, ...) have none
+        dx = np.empty_like(xd)
+        dy = np.empty_like(yd)
+        np.subtract(xd[:m], gx[g[:m]], out=dx[:m])
+        np.subtract(yd[:m], gy[g[:m]], out=dy[:m])
+        if m < len(g):  # persons without labelled keypoints: distance to the doubled box
+            gn, xdn, ydn = g[m:], xd[m:], yd[m:]
             z = np.zeros_like(xdn)
-            dx[nov] = np.maximum(z, x0_all[gn][:, None] - xdn) + np.maximum(z, xdn - x1_all[gn][:, None])
-            dy[nov] = np.maximum(z, y0_all[gn][:, None] - ydn) + np.maximum(z, ydn - y1_all[gn][:, None])
+            dx[m:] = np.maximum(z, x0_all[gn][:, None] - xdn) + np.maximum(z, xdn - x1_all[gn][:, None])
+            dy[m:] = np.maximum(z, y0_all[gn][:, None] - ydn) + np.maximum(z, ydn - y1_all[gn][:, None])
         # e = (dx**2 + dy**2) / vars / (area + eps) / 2, in place, same operations and order
-        e = np.square(dx, out=dx)
-        e += np.square(dy, out=dy)
-        e /= var
-        e /= scale_all[g][:, None]
-        e /= 2
-        np.exp(np.negative(e, out=e), out=ex[s : s + _PAIR_CHUNK])
-    # Sum each pair's terms over its person's labelled keypoints (all K without labels), grouped by count.
-    k_eff = np.where(nov_all, k, k1_all)[pair_gt]
-    order = np.argsort(k_eff, kind="stable")
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(k_eff, minlength=k + 1))))
-    for kk in range(1, k + 1):
+        ee = np.square(dx, out=dx)
+        ee += np.square(dy, out=dy)
+        ee /= var
+        ee /= scale_all[g][:, None]
+        ee /= 2
+        np.exp(np.negative(ee, out=ee), out=ex[s:e_])
+    # Sum each pair's terms over its person's labelled keypoints (all K without labels), group by group.
+    for kk in range(1, k + 2):
         lo, hi = bounds[kk], bounds[kk + 1]
         if lo == hi:
             continue
-        rows = order[lo:hi]
-        if kk == k:  # every keypoint counts: the natural order is pycocotools' order
-            terms = ex[rows]
+        if kk >= k:  # every keypoint counts (all labelled, or none): the natural order is pycocotools'
+            terms = ex[lo:hi]
         else:
-            terms = np.take_along_axis(ex[rows], labelled_first[pair_gt[rows], :kk], axis=1)
-        out[rows] = terms.sum(axis=1) / kk
+            terms = np.take_along_axis(ex[lo:hi], labelled_first[pg[lo:hi], :kk], axis=1)
+        out[order[lo:hi]] = terms.sum(axis=1) / min(kk, k)
     return out
 
 
