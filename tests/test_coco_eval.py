@@ -514,6 +514,13 @@ def test_random_cases_from_files_match_pycocotools(case):
     assert _fast_path_taken(gt, results)
 
 
+@pytest.mark.slow
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(coco_case())
+def test_random_cases_from_files_match_pycocotools_long(case):
+    test_random_cases_from_files_match_pycocotools.hypothesis.inner_test(case)
+
+
 def test_fast_path_on_real_files_equals_careful_path(coco_mini, tmp_path):
     pytest.importorskip("simdjson")
     gt = json.loads((coco_mini / "annotations" / "person_keypoints_val2017.json").read_text())
