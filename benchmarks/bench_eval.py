@@ -4,7 +4,8 @@ The set is built by tiling the real coco-mini val annotations (../shared/data/co
 are 5000 images (fresh image and annotation ids per copy) and jittering each labelled person into
 several detections, plus false positives; scores are rounded to 2 decimals so that ties occur.
 Both evaluators run as separate Python processes on the same JSON files (startup and JSON loading
-included), alternately ``--repeat`` times; the benchmark prints the best wall-clock and CPU (user +
+included; nothing is cached between runs except compiled bytecode, as for installed packages), after
+one warm-up run each, alternately ``--repeat`` times; the benchmark prints the best wall-clock and CPU (user +
 system) times of each, the speed ratios (of the best and of the median runs), every run's CPU time
 and the largest difference over the ten stats. On a shared machine the CPU ratio is the steadier
 figure.
