@@ -5,6 +5,10 @@ A config file has the sections ``model``, ``data``, ``optim``, ``loss``, ``train
 a YAML file only lists what it changes. Unknown or mistyped fields are errors that name the field and
 the accepted ones. ``--set optim.lr=1e-4`` overrides any field (values are parsed as YAML).
 
+:func:`dataclass_from_dict` and :func:`load_yaml_config` are the generic typed-YAML loaders behind
+it; the lifting and forecasting experiments use them too (re-exported by
+:mod:`pyramidpose.training.lift_trainer`).
+
 Pure Python (no torch import) so the CLI can validate a config quickly.
 """
 
@@ -245,7 +249,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping of fields, got {value!r}")
-        return _build(tp, value, where)
+        return dataclass_from_dict(tp, value, where)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -256,7 +260,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         inner = args[0] if args else Any
         items = [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
-    if origin is dict:
+    if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
@@ -283,9 +287,18 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported field type {tp}")  # pragma: no cover
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+def dataclass_from_dict(
+    cls: type, values: dict[str, Any], where: str = "", exclude: tuple[str, ...] = ()
+) -> Any:
+    """Build dataclass ``cls`` from a nested dict, checking every field name and type.
+
+    ``where`` is the dotted section name used in messages; ``exclude`` names fields a file may not
+    set. An unknown field raises :class:`ConfigError` naming it and the accepted fields; a mistyped
+    value names the field and the expected type. Nested dataclasses, ``X | None``, lists, fixed and
+    variable tuples and dicts are supported; ints are accepted for floats and integral floats for ints.
+    """
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.name != "base_dir"]
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in exclude]
     kwargs = {}
     for key, value in values.items():
         if key not in names:
@@ -295,7 +308,10 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
                 f"unknown config field '{label}'; accepted fields in {section}: {', '.join(names)}"
             )
         kwargs[key] = _coerce(value, hints[key], f"{where}.{key}" if where else key)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field without a default is missing
+        raise ConfigError(f"{where or 'config'}: {exc}") from None
 
 
 def _check_choices(cfg: Config) -> None:
@@ -331,7 +347,7 @@ def config_from_dict(values: dict[str, Any], base_dir: str | Path = "") -> Confi
     if not isinstance(values, dict):
         raise ConfigError(f"a config must be a mapping of sections, got {type(values).__name__}")
     values = {k: v for k, v in values.items() if k != "base_dir"}
-    cfg = _build(Config, values, "")
+    cfg = dataclass_from_dict(Config, values, "", exclude=("base_dir",))
     cfg.base_dir = str(base_dir)
     _check_choices(cfg)
     return cfg
@@ -372,21 +388,40 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (``{}`` for an empty file); :class:`ConfigError` when the
+    file is missing, unreadable, not YAML or not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    values = loaded or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of sections")
+    return values
+
+
+def load_yaml_config(path: str | Path, cls: type) -> Any:
+    """Read a YAML file into dataclass ``cls`` (see :func:`dataclass_from_dict`); errors name the file."""
+    values = read_yaml_mapping(path)
+    try:
+        return dataclass_from_dict(cls, values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
     """Read a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
     values: dict[str, Any] = {}
     base_dir: str | Path = ""
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        values = loaded or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of sections")
+        values = read_yaml_mapping(path)
         base_dir = path.resolve().parent
     apply_overrides(values, list(overrides or []))
     try:

@@ -43,8 +43,6 @@ import math
 import os
 import random
 import time
-import types
-import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +53,7 @@ import torch
 from torch import nn
 
 from pyramidpose.errors import CheckpointError, ConfigError
+from pyramidpose.training.config import dataclass_from_dict, load_yaml_config  # re-exported (shared loaders)
 from pyramidpose.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
 __all__ = [
@@ -185,87 +184,6 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> dict:
         except json.JSONDecodeError as e:
             raise CheckpointError(f"{cfg_path}: invalid JSON ({e}).") from None
     return {}
-
-
-def _check_type(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _check_type(value, a, where)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
-        return dataclass_from_dict(tp, value, where)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        inner = args[0] if args else Any
-        seq = [_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(seq) if origin is tuple else seq
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def dataclass_from_dict(cls: type, data: dict, where: str = "config") -> Any:
-    """Build dataclass ``cls`` from ``data`` with type checks; unknown or mistyped fields raise
-    :class:`ConfigError` naming the field (nested dataclasses are supported)."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(fields)}")
-    kwargs = {k: _check_type(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
-def load_yaml_config(path: str | os.PathLike[str], cls: type) -> Any:
-    """Read a YAML file into dataclass ``cls`` (see :func:`dataclass_from_dict`)."""
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror or e}).") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({e}).") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of fields.")
-    return dataclass_from_dict(cls, data, where=str(path))
 
 
 def _plot_curves(path: Path, steps: list[int], losses: list[float], history: list[dict], monitor: str) -> None:
