@@ -13,6 +13,11 @@ optional boolean ``mask`` (N, K) of the keypoints that are labelled. Conventions
 * EPE: mean Euclidean distance (pixels) over valid keypoints (inf if a prediction is NaN);
 * NME: per person mean distance over valid keypoints divided by its ``norm``, averaged over persons.
 
+Box-normalised PCK here (``norm = box_size(...)``, the longer box side, isotropic, ``<=``) differs
+from :func:`pyramidpose.evaluation.pck.pck_from_results` (used by ``pyramidpose ablate``), which
+divides each axis by its own box side (MMPose ``norm_item='bbox'``), compares with ``<`` and matches
+predictions to ground-truth persons by OKS; the two do not give the same numbers.
+
 Numpy only. 3D metrics (MPJPE and friends) live in :mod:`pyramidpose.evaluation.metrics3d`.
 """
 

@@ -5,6 +5,14 @@ person's box size: ``|| (pred - gt) / (box_w, box_h) || < thr`` (per-axis box no
 MMPose's ``PCKAccuracy`` with ``norm_item='bbox'``). Each ground-truth person (non-crowd, with at
 least one labelled keypoint) is matched to the prediction of its image with the highest OKS, each
 prediction used once; unmatched persons count all their keypoints as wrong.
+
+This is deliberately *not* :func:`pyramidpose.evaluation.metrics.pck` with
+:func:`~pyramidpose.evaluation.metrics.box_size`: that one scales the threshold by the longer box side
+(``||pred - gt|| <= alpha * max(w, h)``, isotropic, boundary counted correct, persons with an empty
+box left out), whereas here each axis is divided by its own box side, the comparison is strict, box
+sides are clamped to at least 1 pixel and every labelled keypoint counts (unmatched persons too). The
+two give different numbers on the same data; this one matches MMPose's bbox-normalised PCKAccuracy
+and the figures already reported by ``pyramidpose ablate``.
 """
 
 from __future__ import annotations
