@@ -338,11 +338,17 @@ def _fmt(keys: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def load_state_dict_strict(module: nn.Module, sd: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+_VITPOSE_HINT = "Check that the file is a complete ViTPose checkpoint of the expected size."
+
+
+def load_state_dict_strict(
+    module: nn.Module, sd: dict[str, torch.Tensor], source: str = "checkpoint", hint: str = _VITPOSE_HINT
+) -> None:
     """``module.load_state_dict`` that raises :class:`CheckpointError` naming every problem.
 
     The message lists missing keys, unexpected keys and shape mismatches (BatchNorm
-    ``num_batches_tracked`` counters may be absent).
+    ``num_batches_tracked`` counters may be absent), then ``hint`` (what the user should check).
+    Also used for any model's safetensors file (e.g. :func:`pyramidpose.training.lift_trainer.load_checkpoint`).
     """
     own = module.state_dict()
     missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
@@ -362,7 +368,7 @@ def load_state_dict_strict(module: nn.Module, sd: dict[str, torch.Tensor], sourc
             parts.append(f"shape mismatches ({len(mismatched)}): {_fmt(mismatched)}")
         raise CheckpointError(
             f"{source} does not match the model:\n  " + "\n  ".join(parts)
-            + "\nCheck that the file is a complete ViTPose checkpoint of the expected size."
+            + "\n" + hint
         )
     fill = {k: v for k, v in own.items() if k not in sd}  # num_batches_tracked counters only
     if any(t.is_meta for t in own.values()):

@@ -161,22 +161,9 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> dict:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e}).") from None
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in state and state[k].shape != own[k].shape]  # fmt: skip
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        if shapes:
-            parts.append("shape mismatches " + "; ".join(shapes[:8]))
-        raise CheckpointError(f"{path} does not match the model: " + ", ".join(parts) + ". "
-                              "Was it trained with a different config?")
-    model.load_state_dict(state)
+    from pyramidpose.models.checkpoints import load_state_dict_strict
+
+    load_state_dict_strict(model, state, source=str(path), hint="Was it trained with a different config?")
     cfg_path = path.with_suffix(".json")
     if cfg_path.is_file():
         try:
