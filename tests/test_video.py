@@ -146,3 +146,21 @@ def test_a_damaged_frame_is_skipped_and_reported(tmp_path):
 def test_is_video_path():
     assert is_video_path("a/b.MP4") and is_video_path("x.mkv")
     assert not is_video_path("x.jpg")
+
+
+def test_write_animation_mp4_and_gif(tmp_path):
+    import av
+    from PIL import Image
+
+    from pyramidpose.data.video import write_animation
+
+    frames = [np.full((31, 41, 3), 40 * i, np.uint8) for i in range(4)]
+    mp4 = write_animation(frames, tmp_path / "a.mp4", fps=5)
+    with av.open(str(mp4)) as c:
+        decoded = list(c.decode(video=0))
+    assert len(decoded) == 4 and (decoded[0].width, decoded[0].height) == (40, 30)
+    gif = write_animation(frames, tmp_path / "a.gif", fps=5)
+    assert Image.open(gif).n_frames == 4
+    with pytest.raises(ValueError, match="gif or .mp4"):
+        write_animation(frames, tmp_path / "a.avi", fps=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif", "a.mp4"]

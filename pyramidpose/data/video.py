@@ -230,3 +230,27 @@ class VideoWriter:
             self._container.close()
         finally:
             self._ctx.__exit__(exc_type, exc, tb)
+
+
+def write_animation(frames: list[np.ndarray], path: str | os.PathLike[str], fps: float) -> Path:
+    """Write RGB uint8 frames as an MP4 (H.264 through :class:`VideoWriter`) or a looping GIF
+    (Pillow), chosen by ``path``'s suffix; atomically, like every output."""
+    path = Path(path)
+    if not frames:
+        raise DataError(f"nothing to write to {path}: no frames")
+    suffix = path.suffix.lower()
+    if suffix == ".mp4":
+        h, w = frames[0].shape[:2]
+        with VideoWriter(path, fps, w, h) as writer:
+            for frame in frames:
+                writer.write(frame)
+    elif suffix == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+        with atomic_path(path) as tmp:
+            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                           duration=int(round(1000 / max(fps, 1e-3))), loop=0)  # fmt: skip
+    else:
+        raise ValueError(f"animation must be .gif or .mp4, got '{path.name}'")
+    return path

@@ -12,12 +12,12 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from pyramidpose.data.video import write_animation
 from pyramidpose.skeletons import H36M, KeypointSet
-from pyramidpose.utils.io import atomic_path, write_bytes_atomic
+from pyramidpose.utils.io import write_bytes_atomic
 
 TRUE_COLOR = "0.55"
 
@@ -163,36 +163,6 @@ def render_frames(
         frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
     plt.close(fig)
     return frames
-
-
-def write_animation(frames: list[np.ndarray], path: str | os.PathLike[str], fps: float) -> None:
-    """Write RGB frames as a GIF (Pillow) or MP4 (H.264 via PyAV), by ``path``'s suffix, atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".gif":
-        from PIL import Image
-
-        imgs = [Image.fromarray(f) for f in frames]
-        buf = io.BytesIO()
-        imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:],
-                     duration=int(round(1000 / fps)), loop=0)  # fmt: skip
-        write_bytes_atomic(path, buf.getvalue())
-    elif suffix == ".mp4":
-        import av
-
-        h, w = frames[0].shape[:2]
-        h2, w2 = h - h % 2, w - w % 2
-        with atomic_path(path) as tmp:
-            with av.open(str(tmp), mode="w", format="mp4") as out:
-                stream = out.add_stream("libx264", rate=int(round(fps)))
-                stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
-                for f in frames:
-                    for packet in stream.encode(av.VideoFrame.from_ndarray(f[:h2, :w2], format="rgb24")):
-                        out.mux(packet)
-                for packet in stream.encode():
-                    out.mux(packet)
-    else:
-        raise ValueError(f"animation must be .gif or .mp4, got '{path.name}'")
 
 
 def animate_forecast(

@@ -240,8 +240,8 @@ def _frames_png(results: list[dict], size: int = 480) -> tuple[list[int], list[n
 
 def render_animation(results: list[dict], path: str | os.PathLike[str], fps: float = 10.0) -> Path:
     """Render all tracks' 3D skeletons per frame to ``path`` (``.mp4`` via PyAV, ``.gif`` via
-    Pillow), atomically. MP4 falls back to GIF (same stem) if no H.264/MPEG-4 encoder works."""
-    from pyramidpose.utils.io import atomic_path
+    Pillow), atomically. MP4 falls back to GIF (same stem) if no H.264 encoder works."""
+    from pyramidpose.data.video import write_animation
 
     path = Path(path)
     _, images = _frames_png(results)
@@ -249,33 +249,7 @@ def render_animation(results: list[dict], path: str | os.PathLike[str], fps: flo
         raise DataError("nothing to render: no lifted frames")
     if path.suffix.lower() == ".mp4":
         try:
-            import av
-
-            with atomic_path(path) as tmp:
-                with av.open(str(tmp), mode="w", format="mp4") as out:
-                    for codec in ("libx264", "h264", "mpeg4"):
-                        try:
-                            stream = out.add_stream(codec, rate=max(1, int(round(fps))))
-                            break
-                        except Exception:  # noqa: BLE001 - codec availability varies by build
-                            continue
-                    else:
-                        raise RuntimeError("no MP4 encoder")
-                    stream.width, stream.height = images[0].shape[1] // 2 * 2, images[0].shape[0] // 2 * 2
-                    stream.pix_fmt = "yuv420p"
-                    for im in images:
-                        frame = av.VideoFrame.from_ndarray(im[: stream.height, : stream.width], format="rgb24")
-                        for pkt in stream.encode(frame):
-                            out.mux(pkt)
-                    for pkt in stream.encode():
-                        out.mux(pkt)
-            return path
-        except Exception:  # noqa: BLE001 - fall back to GIF below
+            return write_animation(images, path, fps)
+        except Exception:  # noqa: BLE001 - no working H.264 encoder in this PyAV build: GIF instead
             path = path.with_suffix(".gif")
-    from PIL import Image
-
-    frames = [Image.fromarray(im) for im in images]
-    with atomic_path(path) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=int(1000 / max(fps, 1e-3)), loop=0)  # fmt: skip
-    return path
+    return write_animation(images, path, fps)
