@@ -23,3 +23,15 @@ def shared_data() -> Path:
 def coco_mini(shared_data: Path) -> Path:
     """Path to ../shared/data/coco-mini."""
     return shared_data / "coco-mini"
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread: tiny models train much faster that way than on an
+    oversubscribed CPU."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -224,15 +224,6 @@ def _real_window() -> tuple[torch.Tensor, torch.Tensor]:
     return p[None, :40], p[None, 40:60]
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models train much faster on one thread than on an oversubscribed shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize(
     "arch,tokens,lr",
     [("dct_mlp", "frame", 1e-3), ("transformer", "frame", 2e-3), ("transformer", "joint", 2e-3)],

@@ -21,14 +21,6 @@ MOCAP = Path(__file__).parent / "data" / "mocap"
 
 
 @pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
 def tiny_cmu(tmp_path: Path) -> Path:
     """A CMU-like tree with the bundled 0.5 s excerpt as training subject 01 and test subject 03."""
     root = tmp_path / "cmu"
