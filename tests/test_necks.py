@@ -244,3 +244,19 @@ def test_pyramid_configs_differ_from_their_baseline_only_in_the_neck(kind, neck_
     model = build_model(cfg)  # the tiny one: builds and keeps the K=17 stride-4 output
     out = model(torch.zeros(1, 3, *cfg.model.input_size))
     assert out.shape == (1, 17, cfg.model.input_size[0] // 4, cfg.model.input_size[1] // 4)
+
+
+def test_mode_switches_release_aux_outputs_and_bf16_twin():
+    """eval() drops the training pass's auxiliary maps (so the bf16 twin can be built) and train()
+    drops the twin (stale once weights change), without the trainer having to know either."""
+    model = create_model("vitpose-tiny", input_size=(64, 48), neck={"type": "fpn", "aux_weight": 0.5})
+    model.train()
+    model(torch.randn(2, 3, 64, 48)).sum().backward()
+    assert model.head.aux_outputs
+    model.eval()
+    assert model.head.aux_outputs == []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(torch.randn(1, 3, 64, 48))
+    assert "_twin_cache" in model.__dict__
+    model.train()
+    assert "_twin_cache" not in model.__dict__

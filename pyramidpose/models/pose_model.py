@@ -184,6 +184,16 @@ class PoseModel(nn.Module):
                 return self._low_precision_twin(torch.bfloat16)._forward_impl(x)
         return self._forward_impl(x)
 
+    def train(self, mode: bool = True) -> PoseModel:
+        """Switch mode; entering training drops the cached bf16 inference twin (training makes it
+        stale and it would hold a second copy of the weights), leaving it drops the auxiliary
+        heatmaps of the last training pass (they pin autograd state and cannot be deep-copied)."""
+        if mode:
+            self.__dict__.pop("_twin_cache", None)
+        elif getattr(self.head, "aux_outputs", None):
+            self.head.aux_outputs = []
+        return super().train(mode)
+
     def _low_precision_twin(self, dtype: torch.dtype) -> PoseModel:
         """A cached copy with Linear/Conv weights in ``dtype`` (norms stay fp32, as autocast runs
         them); rebuilt whenever a parameter or buffer of this model changes."""

@@ -428,14 +428,6 @@ def plot_curves(path: Path, rows: list[dict[str, Any]], step_losses: list[tuple[
 # --------------------------------------------------------------------------------------------------
 
 
-def _release_aux_outputs(model: nn.Module) -> None:
-    """Drop the auxiliary heatmaps pyramid heads keep from the training forward (they hold the autograd
-    graph's activations alive and cannot be deep-copied, e.g. by the model's bf16 inference twin)."""
-    for m in model.modules():
-        if isinstance(getattr(m, "aux_outputs", None), list) and m.aux_outputs:
-            m.aux_outputs = []
-
-
 def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds the global state libraries may use
@@ -650,7 +642,6 @@ def _train(
                 if aux is not None:
                     loss = loss + aux.float()
                 scaler.scale(loss / accum).backward()
-            _release_aux_outputs(model)
             batch_in_epoch += 1
             loss_sum += float(loss.detach())
             loss_n += 1
