@@ -131,3 +131,41 @@ def test_3dpw_rejects_code_and_bad_files(tmp_path):
     partial.write_bytes(pickle.dumps(d, protocol=2))
     with pytest.raises(DataError, match="cam_poses"):
         load_3dpw_sequence(partial)
+
+
+class _RunsCode:
+    """An object whose unpickling would create a marker file (stands in for os.system)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("loader", [load_h36m_3d, load_h36m_2d])
+def test_h36m_npz_object_array_cannot_run_code(tmp_path, loader):
+    marker = tmp_path / "pwned"
+    payload = {"S1": {"Walking": _RunsCode(marker)}}
+    path = tmp_path / "evil.npz"
+    np.savez(path, positions_3d=np.array(payload, dtype=object), positions_2d=np.array(payload, dtype=object),
+             metadata=np.array({"num_joints": 17}, dtype=object))  # fmt: skip
+    with pytest.raises(DataError, match=r"evil\.npz\[positions_.d\].*refusing to load io\.open"):
+        loader(path)
+    assert not marker.exists()
+
+
+def test_h36m_npz_lying_header_and_zip_bomb_are_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "lie.npz"
+    with zipfile.ZipFile(path, "w") as zf, zf.open("positions_3d.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**9, 32, 3)})
+        f.write(b"\0" * 100)
+    with pytest.raises(DataError, match=r"lie\.npz\[positions_3d\]: the header declares"):
+        load_h36m_3d(path)
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_BZIP2) as zf:
+        zf.writestr("positions_3d.npy", b"\0" * 1000)
+    with pytest.raises(DataError, match="compression method"):
+        load_h36m_3d(bomb)

@@ -12,9 +12,11 @@ array ``[F, 17, 3]`` (H36M-17 joints, meters) or ``[F, 17, 2]`` (H36M-17 2D keyp
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
+MAX_UPSAMPLING = 100  # largest factor --fps may ask the resampler to multiply the frames by
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cmu-mocap"
 
 
@@ -157,6 +159,7 @@ def _load_sequence(args: argparse.Namespace, fps: float, dims: int):
     from pyramidpose.errors import DataError
     from pyramidpose.forecasting.data import ROOT_JOINT, THORAX_JOINT, TORSO_2D_M, to_2d
     from pyramidpose.forecasting.windows import center_on_joint, resample_linear
+    from pyramidpose.utils.npyio import load_npy
 
     path: Path = args.sequence
     if not path.is_file():
@@ -179,10 +182,7 @@ def _load_sequence(args: argparse.Namespace, fps: float, dims: int):
         return poses, lambda x: x, "meters"
     if suffix != ".npy":
         raise DataError(f"{path}: unsupported sequence type '{suffix}'; use a CMU .amc file or a .npy array.")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read the .npy array ({e}).") from None
+    arr = load_npy(path)
     if (
         arr.ndim != 3
         or arr.shape[1] != 17
@@ -201,6 +201,9 @@ def _load_sequence(args: argparse.Namespace, fps: float, dims: int):
                         f"{'given' if args.weights else 'embedded default'} one predicts {dims}D poses; "
                         f"pass --weights with a model trained with data.dims: {arr.shape[2]}.")  # fmt: skip
     if args.fps is not None and args.fps != fps:
+        if fps / args.fps > MAX_UPSAMPLING:  # bounded work: the output may be at most 100x the input
+            raise DataError(f"--fps {args.fps:g}: resampling to the model's {fps:g} fps would multiply the "
+                            f"frames by {fps / args.fps:.3g} (at most {MAX_UPSAMPLING}); is --fps right?")  # fmt: skip
         arr = resample_linear(arr, args.fps, fps)
     root = arr[:, ROOT_JOINT : ROOT_JOINT + 1].copy()
     rel = arr - root
@@ -217,13 +220,14 @@ def _input_dims(path: Path) -> int | None:
     """2 or 3 for a readable .npy of shape [F, K, 2|3], 3 for AMC files, else None (checked later)."""
     if path.suffix.lower() == ".amc":
         return 3
-    try:
-        import numpy as np
+    from pyramidpose.errors import DataError
+    from pyramidpose.utils.npyio import read_npy_header
 
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        return int(arr.shape[-1]) if arr.ndim == 3 else None
-    except (OSError, ValueError):
+    try:
+        shape, _ = read_npy_header(path)
+    except DataError:
         return None
+    return int(shape[-1]) if len(shape) == 3 else None
 
 
 def _save_npy(path: Path, arr) -> None:
@@ -252,6 +256,8 @@ def _forecast(args: argparse.Namespace) -> int:
     from pyramidpose.forecasting.viz import animate_forecast, plot_forecast
     from pyramidpose.utils.io import write_json_atomic
 
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise DataError(f"--fps {args.fps:g}: give the sequence's frame rate, a positive finite number.")
     weights = args.weights
     if weights is None and _input_dims(args.sequence) == 2 and DEFAULT_WEIGHTS_2D.is_file():
         weights = DEFAULT_WEIGHTS_2D

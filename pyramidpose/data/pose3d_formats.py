@@ -16,16 +16,14 @@ Human3.6M in VideoPose3D's npz layout (``data/prepare_data_h36m.py`` of VideoPos
 ``poses2d`` (per actor ``[N, 3, 18]``: x, y, confidence of 18 OpenPose/COCO-18 joints),
 ``img_frame_ids`` ``[N]``, ``cam_poses`` ``[N, 4, 4]`` (world -> camera), ``cam_intrinsics``
 ``[3, 3]``, ``campose_valid`` (per actor ``[N]``). Pickles can run code when loaded:
-:func:`load_3dpw_sequence` uses a restricted unpickler that only rebuilds numpy arrays and plain
-Python containers, and raises :class:`DataError` for anything else.
+both readers use :mod:`pyramidpose.utils.npyio` (a restricted unpickler that only rebuilds numpy
+arrays and plain Python containers; declared sizes checked against the file), and raise
+:class:`DataError` for anything else.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from pyramidpose.errors import DataError
+from pyramidpose.utils.npyio import PICKLE_ERRORS, load_npz, restricted_loads
 
 __all__ = [
     "H36M32_TO_17",
@@ -55,23 +54,14 @@ OPENPOSE18_TO_COCO17 = (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 1
 
 
 def _load_npz(path: str | os.PathLike[str], keys: tuple[str, ...]) -> dict[str, Any]:
-    path = Path(path)
+    """The members ``keys`` of a VideoPose3D npz; 0-d object arrays (pickled dicts) unwrapped."""
     try:
-        npz = np.load(path, allow_pickle=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found.") from None
-    except (OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e}).") from None
-    with npz:
-        missing = [k for k in keys if k not in npz.files]
-        if missing:
-            raise DataError(f"{path}: missing entr{'y' if len(missing) == 1 else 'ies'} {missing}; "
-                            f"found {npz.files}. Is this a VideoPose3D Human3.6M file?")  # fmt: skip
-        out = {}
-        for k in keys:
-            v = npz[k]
-            out[k] = v.item() if v.dtype == object and v.shape == () else v
-    return out
+        arrays = load_npz(path, keys, allow_objects=True)
+    except DataError as e:
+        if "missing entr" in str(e):
+            raise DataError(f"{e} Is this a VideoPose3D Human3.6M file?") from None
+        raise
+    return {k: v.item() if v.dtype == object and v.shape == () else v for k, v in arrays.items()}
 
 
 def load_h36m_3d(path: str | os.PathLike[str], keep_all_joints: bool = False) -> dict[str, dict[str, np.ndarray]]:
@@ -139,29 +129,6 @@ def save_h36m_2d(path: str | os.PathLike[str], positions: dict[str, dict[str, li
         np.savez_compressed(f, positions_2d=np.array(positions, dtype=object), metadata=meta)
 
 
-_SAFE = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
-    ("__builtin__", "object"), ("builtins", "object"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-}  # fmt: skip
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _SAFE:
-            if module.startswith("numpy.core"):
-                module = module.replace("numpy.core", "numpy._core") if hasattr(np, "_core") else module
-            if module == "__builtin__":
-                module = "builtins"
-            if module == "copy_reg":
-                module = "copyreg"
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays are allowed)")
-
-
 @dataclass
 class ThreeDPWSequence:
     """One 3DPW sequence; per-actor lists (one entry per actor)."""
@@ -191,10 +158,14 @@ def load_3dpw_sequence(path: str | os.PathLike[str]) -> ThreeDPWSequence:
     """Read a 3DPW ``.pkl`` sequence file (restricted unpickling, see module doc)."""
     path = Path(path)
     try:
-        raw = _SafeUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        raw = restricted_loads(path.read_bytes())
     except FileNotFoundError:
         raise DataError(f"{path}: file not found.") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as e:
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a 3DPW .pkl file.") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e}).") from None
+    except PICKLE_ERRORS as e:
         raise DataError(f"{path}: not a readable 3DPW sequence pickle ({e}).") from None
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected a dict, got {type(raw).__name__}")
