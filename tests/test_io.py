@@ -30,3 +30,56 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
             raise RuntimeError("writer died")
     assert out.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+_WRITER = r"""
+import sys, time
+from pyramidpose.utils.io import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_bytes(b"x" * 1000)
+    print(tmp, flush=True)
+    time.sleep(60)
+"""
+
+
+def _start_writer(target):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, text=True, env=env)
+    tmp = proc.stdout.readline().strip()
+    assert tmp and os.path.exists(tmp)
+    return proc, tmp
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signal_removes_the_temporary_file(tmp_path, sig):
+    import signal
+
+    proc, tmp = _start_writer(tmp_path / "out.bin")
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(timeout=30)
+    assert proc.returncode != 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_leftover_of_a_killed_writer_is_swept_next_time(tmp_path):
+    import signal
+
+    proc, tmp = _start_writer(tmp_path / "out.bin")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert os.path.exists(tmp)  # SIGKILL cannot be caught
+    other = tmp_path / ".pp-tmp-1-abcd.json"  # pid 1 is alive: not ours to remove
+    other.write_text("{}")
+    write_json_atomic(tmp_path / "next.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, "next.json"])
+
+
+@pytest.mark.parametrize("length", [236, 250, 255])
+def test_long_file_names_work(tmp_path, length):
+    name = "n" * (length - 5) + ".json"
+    write_json_atomic(tmp_path / name, [1])
+    assert json.loads((tmp_path / name).read_text()) == [1]
+    assert [p.name for p in tmp_path.iterdir()] == [name]

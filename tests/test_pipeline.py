@@ -94,7 +94,7 @@ def test_clip_mp4_is_complete_h264_with_every_frame(clip_run):
     # the overlay was drawn: the output differs from the source frames where people are
     src = [f for _, _, f in iter_frames(CLIP)]
     assert np.abs(frames[0][2].astype(int) - src[0].astype(int)).max() > 100
-    assert not list(out.glob(".*.tmp*")), "no temporary files left behind"
+    assert not list(out.glob(".pp-tmp-*")), "no temporary files left behind"
 
 
 def test_images_give_coco_results_and_overlays(tmp_path, pipeline_factory):

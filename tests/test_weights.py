@@ -33,6 +33,8 @@ class _Server:
         self.payload = payload
         self.cut_next = 0  # number of upcoming responses to cut after half of their body
         self.honour_range = True
+        self.files: dict[str, bytes] = {}  # path -> payload served there instead of ``payload``
+        self.content_type: str | None = None
         self.requests: list[dict[str, str | None]] = []
         server = self
 
@@ -42,7 +44,7 @@ class _Server:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 server.requests.append({"path": self.path, "range": self.headers.get("Range")})
-                data, start = server.payload, 0
+                data, start = server.files.get(self.path, server.payload), 0
                 rng = self.headers.get("Range")
                 if rng and server.honour_range:
                     start = int(rng.split("=")[1].split("-")[0])
@@ -56,6 +58,8 @@ class _Server:
                     self.send_response(200)
                 body = data[start:]
                 self.send_header("Content-Length", str(len(body)))
+                if server.content_type:
+                    self.send_header("Content-Type", server.content_type)
                 self.end_headers()
                 if server.cut_next > 0:
                     server.cut_next -= 1
@@ -138,9 +142,12 @@ def _tiny_official_bytes() -> bytes:
 
 
 def test_download_table_entry_and_cli(server: _Server, tmp_path: Path, monkeypatch, capsys) -> None:
+    from safetensors.torch import save as save_safetensors
+
     import pyramidpose
 
     server.payload = _tiny_official_bytes()
+    server.files = {"/c.json": b"{}", "/m": save_safetensors({"w": torch.zeros(2)})}
     sha = hashlib.sha256(server.payload).hexdigest()
     table = {
         "tiny": OfficialCheckpoint("tiny", "test", "official", (RemoteFile("tiny.pth", server.url + "/t.pth", sha),), "test"),
@@ -177,3 +184,32 @@ def test_weights_list(capsys) -> None:
     assert "unknown (not published)" in out and "595b5e128b2fe6e4" in out
     assert weights_cmd.main(["list", "--json"]) == 0
     assert '"sha256": null' in capsys.readouterr().out
+
+
+ERROR_PAGE = b"<!DOCTYPE html><html><body>Rate limit exceeded</body></html>"
+
+
+@pytest.mark.parametrize("ctype", ["text/html; charset=utf-8", None])
+def test_error_page_is_not_saved_as_a_checkpoint(server: _Server, tmp_path: Path, monkeypatch, ctype) -> None:
+    server.payload, server.content_type = ERROR_PAGE, ctype  # None: no Content-Type, caught by the magic
+    monkeypatch.setenv("PYRAMIDPOSE_WEIGHTS_MIRROR", server.url)
+    with pytest.raises(CheckpointError, match="nothing was saved"):
+        weights_cmd.main(["download", "vitpose-b", "--dir", str(tmp_path), "--no-progress"])
+    assert list(tmp_path.iterdir()) == []
+    # an error page saved by an older version is fetched again, then accepted once it is a checkpoint
+    (tmp_path / "vitpose-b.pth").write_bytes(ERROR_PAGE)
+    server.payload, server.content_type = _tiny_official_bytes(), "application/octet-stream"
+    assert weights_cmd.main(["download", "vitpose-b", "--dir", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "vitpose-b.pth").read_bytes() == server.payload
+
+
+@pytest.mark.parametrize("kind,body,ok", [
+    ("torch", b"PK\x03\x04rest", True), ("torch", b"\x80\x02\x8a\nlegacy", True), ("torch", ERROR_PAGE, False),
+    ("safetensors", (2).to_bytes(8, "little") + b"{}", True), ("safetensors", (99).to_bytes(8, "little") + b"{}", False),
+    ("safetensors", b"PK\x03\x04rest-of-it", False),
+])  # fmt: skip
+def test_magic_sniffing(tmp_path: Path, kind, body, ok) -> None:
+    from pyramidpose.models.official import has_magic
+
+    (tmp_path / "f").write_bytes(body)
+    assert has_magic(tmp_path / "f", kind) is ok

@@ -11,7 +11,6 @@ that fail to decode are skipped and listed in the run report; the run goes on.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from pyramidpose.inference.results import PoseResult
 from pyramidpose.inference.smoothing import OneEuroConfig, TrackSmoother
 from pyramidpose.inference.tracking import PoseTracker
 from pyramidpose.utils.io import atomic_path, write_json_atomic
+from pyramidpose.utils.jsonio import dumps, read_json
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -131,12 +131,10 @@ def collect_inputs(specs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
 def coco_file_names(path: str | os.PathLike[str]) -> set[str]:
     """File names of the images a COCO annotation file lists."""
     path = Path(path)
+    data = read_json(path, "COCO annotation file")
     try:
-        data = json.loads(path.read_text())
         return {str(im["file_name"]) for im in data["images"]}
-    except FileNotFoundError:
-        raise DataError(f"annotation file not found: {path}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise DataError(f"{path} is not a COCO annotation file with an 'images' list ({exc})") from None
 
 
@@ -331,7 +329,7 @@ class Pipeline:
                     if ids is not None:
                         result.track_ids = ids
                     prev_boxes, prev_scores = _boxes_from_result(result, rgb.shape), result.box_scores
-                    fj.write(json.dumps(frame_record(index, t, result, ids)) + "\n")
+                    fj.write(dumps(frame_record(index, t, result, ids)) + "\n")
                     writer.write(draw_frame(rgb, result, ids, c.draw_threshold))
                     frames += 1
                     report.people += len(result)
@@ -448,7 +446,11 @@ def _boxes_from_result(result: PoseResult, shape: tuple[int, ...]) -> np.ndarray
 
 
 def frame_record(index: int, time_s: float, result: PoseResult, ids: np.ndarray | None) -> dict:
-    """The JSON-lines record of one video frame."""
+    """The JSON-lines record of one video frame (instances with NaN dropped with a warning)."""
+    keep = result.finite_mask()
+    if not keep.all():
+        result = result.finite(f"frame {index}")
+        ids = None if ids is None else np.asarray(ids)[keep]
     instances = []
     for i in range(len(result)):
         instances.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,11 +77,32 @@ class PoseResult:
             track_ids=None if self.track_ids is None else self.track_ids[index],
         )
 
+    def finite_mask(self) -> np.ndarray:
+        """``(N,)`` bool: rows whose keypoints, keypoint scores, box and score are all finite."""
+        return (
+            np.isfinite(self.keypoints).all(axis=(1, 2))
+            & np.isfinite(self.keypoint_scores).all(axis=1)
+            & np.isfinite(self.bboxes).all(axis=1)
+            & np.isfinite(self.scores)
+        )
+
+    def finite(self, where: str = "") -> PoseResult:
+        """The rows of :meth:`finite_mask`; a warning names how many of ``where`` were dropped (a
+        NaN-producing model must not put NaN into results files)."""
+        ok = self.finite_mask()
+        if ok.all():
+            return self
+        warnings.warn(f"{where or 'image'}: dropped {int((~ok).sum())} predicted instance(s) with NaN or "
+                      "infinite values (is the model's output broken?)", RuntimeWarning, stacklevel=2)  # fmt: skip
+        return self.select(np.flatnonzero(ok))
+
     def to_coco(self, image_id: int | str, category_id: int = 1) -> list[dict[str, Any]]:
         """COCO keypoint results: ``{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}``.
 
         No ``bbox`` field: pycocotools would then treat the file as box results and recompute areas.
+        Instances with non-finite values are dropped with a warning (:meth:`finite`).
         """
+        self = self.finite(f"image {image_id}")
         out = []
         for i in range(len(self)):
             kps = np.concatenate([self.keypoints[i], self.keypoint_scores[i][:, None]], axis=1)

@@ -11,7 +11,10 @@ keypoint-box centre is the image centre, and scaled so its median keypoint-box h
 
 Frame rate: the lifter works at the fps it was trained at (30); tracks with ``time`` stamps are
 resampled to that rate (linear), lifted, and sampled back at the original frames. Gaps in a track
-are linearly interpolated in 2D before lifting; only observed frames are written. A joint whose
+are linearly interpolated in 2D before lifting; only observed frames are written. A gap longer than
+:data:`MAX_GAP_FRAMES` frames or :data:`MAX_GAP_SECONDS` seconds splits the track into pieces lifted
+separately (``segment`` 0, 1, ... in the output), so the work is bounded by what the file holds.
+Malformed records are skipped and reported with file:line and field. A joint whose
 score is below ``min_keypoint_score`` is replaced by interpolating the same joint over the track's
 confident frames (kept as is if the joint is never confident).
 """
@@ -19,7 +22,7 @@ confident frames (kept as is if the joint is never confident).
 from __future__ import annotations
 
 import io
-import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +33,17 @@ import torch
 from pyramidpose.errors import DataError
 from pyramidpose.models.lifting import TemporalLifter, normalize_screen
 from pyramidpose.skeletons import H36M
+from pyramidpose.utils.jsonio import loads
 
 __all__ = ["Track", "read_tracks", "lift_tracks", "render_animation", "TRAIN_HEIGHT_RATIO", "coco_to_h36m_2d"]
 
 # median (keypoint-box height / image width) of training pairs; measured with
 # 20000 training pairs of configs/lift_cmu_temporal.yaml (10-90% range 0.14-0.36; test set 0.23)
 TRAIN_HEIGHT_RATIO = 0.23
+#: A track is split (pieces lifted separately, nothing interpolated between them) at a gap of more
+#: than this many frames or seconds, or where time does not increase.
+MAX_GAP_FRAMES = 60
+MAX_GAP_SECONDS = 2.0
 
 
 @dataclass
@@ -47,49 +55,98 @@ class Track:
     scores: list[np.ndarray] = field(default_factory=list)
 
 
+class _BadRecord(ValueError):
+    """A malformed field of one JSON-lines record (the message names the field)."""
+
+
+def _number(value: object, field: str, *, integer: bool = False) -> float:
+    """A finite JSON number (bools, strings, containers and NaN/Infinity refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _BadRecord(f"{field} is {type(value).__name__} {str(value)[:40]!r}, expected a number")
+    if not math.isfinite(value):
+        raise _BadRecord(f"{field} is {value}, expected a finite number")
+    if integer and (value != int(value) or not 0 <= value < 2**53):
+        raise _BadRecord(f"{field} is {value}, expected a whole number >= 0")
+    return value
+
+
+def _array(value: object, field: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A finite float array of ``shape`` (extra trailing columns of keypoints are cut)."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise _BadRecord(f"{field} is not an array of numbers") from None
+    if len(shape) == 2 and a.ndim == 2 and a.shape[0] == shape[0] and a.shape[1] >= shape[1]:
+        a = a[:, : shape[1]]
+    if a.shape != shape:
+        raise _BadRecord(f"{field} has shape {a.shape}, expected {' x '.join(map(str, shape))} (COCO-17)")
+    if not np.isfinite(a).all():
+        raise _BadRecord(f"{field} holds NaN or infinite values")
+    return a
+
+
+def _track_id(value: object, frame: int, k: int) -> int | str:
+    if value is None:
+        return f"frame{frame}_{k}"
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _BadRecord(f"track_id is {type(value).__name__}, expected an integer, a string or null")
+    return value
+
+
 def read_tracks(path: str | os.PathLike[str]) -> tuple[list[Track], list[str]]:
     """Parse a predictions JSONL file into tracks; bad lines/instances are skipped and reported
-    (second return value), a file with no usable instance raises :class:`DataError`."""
+    (second return value, each naming file:line and field), a file with no usable instance raises
+    :class:`DataError`."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        raw = path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read predictions ({e.strerror or e}).") from None
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file; expected JSON lines from 'pyramidpose predict'.") from None
     tracks: dict = {}
     problems: list[str] = []
     for i, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-            frame = int(rec["frame"])
+            rec = loads(line, f"{path}:{i}")
+            if not isinstance(rec, dict):
+                raise _BadRecord(f"the record is a {type(rec).__name__}, expected an object")
+            if "frame" not in rec:
+                raise _BadRecord("no 'frame' field")
+            frame = int(_number(rec["frame"], "frame", integer=True))
             time = rec.get("time")
+            time = None if time is None else float(_number(time, "time"))
             instances = rec.get("instances", [])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            problems.append(f"{path}:{i}: skipped, not a frame record ({e})")
+            if not isinstance(instances, list):
+                raise _BadRecord(f"instances is {type(instances).__name__}, expected a list")
+        except (DataError, _BadRecord) as e:
+            problems.append(f"{path}:{i}: skipped, not a frame record ({str(e).removeprefix(f'{path}:{i}: ')})")
             continue
         for k, inst in enumerate(instances):
             try:
-                kp = np.asarray(inst["keypoints"], dtype=np.float64)
-                if kp.shape != (17, 2) and not (kp.ndim == 2 and kp.shape[0] == 17 and kp.shape[1] >= 2):
-                    raise ValueError(f"keypoints shape {kp.shape}, expected 17 x 2 (COCO-17)")
-                kp = kp[:, :2]
-                sc = np.asarray(inst.get("keypoint_scores", np.ones(17)), dtype=np.float64).reshape(17)
-                tid = inst.get("track_id")
-                tid = f"frame{frame}_{k}" if tid is None else tid
-            except (KeyError, TypeError, ValueError) as e:
+                if not isinstance(inst, dict):
+                    raise _BadRecord(f"is a {type(inst).__name__}, expected an object")
+                if "keypoints" not in inst:
+                    raise _BadRecord("has no keypoints")
+                kp = _array(inst["keypoints"], "keypoints", (17, 2))
+                sc = inst.get("keypoint_scores")
+                sc = np.ones(17) if sc is None else _array(sc, "keypoint_scores", (17,))
+                tid = _track_id(inst.get("track_id"), frame, k)
+            except _BadRecord as e:
                 problems.append(f"{path}:{i}: instance {k} skipped ({e})")
-                continue
-            if not np.isfinite(kp).all():
-                problems.append(f"{path}:{i}: instance {k} skipped (non-finite keypoints)")
                 continue
             t = tracks.setdefault(tid, Track(tid))
             t.frames.append(frame)
-            t.times.append(None if time is None else float(time))
+            t.times.append(time)
             t.keypoints.append(kp)
             t.scores.append(sc)
     if not tracks:
-        raise DataError(f"{path}: no usable instances (need JSON lines with frame and instances[].keypoints).")
+        first = f" First problem: {problems[0]}" if problems else ""
+        raise DataError(f"{path}: no usable instances (need JSON lines with frame and instances[].keypoints).{first}")
     return list(tracks.values()), problems
 
 
@@ -133,6 +190,18 @@ def _interpolate_unconfident(frames: np.ndarray, kp: np.ndarray, scores: np.ndar
     return out
 
 
+def _split_at_gaps(frames: np.ndarray, times: np.ndarray | None) -> list[slice]:
+    """Pieces of a sorted track between which nothing is interpolated: a frame gap above
+    :data:`MAX_GAP_FRAMES`, a time gap above :data:`MAX_GAP_SECONDS`, or time not increasing.
+    Bounds the work by the observations (a 2-line file with frames 0 and 3e8 is two pieces)."""
+    cut = np.diff(frames) > MAX_GAP_FRAMES
+    if times is not None:
+        dt = np.diff(times)
+        cut |= (dt > MAX_GAP_SECONDS) | (dt <= 0)
+    edges = [0, *(np.flatnonzero(cut) + 1).tolist(), len(frames)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
 def _fill_gaps(frames: np.ndarray, kp: np.ndarray, times: np.ndarray | None) -> tuple:
     """Contiguous frame range with linear interpolation of 2D over gaps; returns (all_frames, kp, t)."""
     full = np.arange(frames.min(), frames.max() + 1)
@@ -147,13 +216,15 @@ def lift_tracks(model: torch.nn.Module, tracks: list[Track], *, model_fps: float
                 height: float | None = None, min_frames: int = 1,
                 min_keypoint_score: float = 0.2) -> tuple[list[dict], list[str]]:
     """3D (root-relative H36M-17, camera frame, meters) for each track with >= ``min_frames``
-    frames. Returns ``(results, problems)``; a failing track is skipped and reported."""
+    frames. Returns ``(results, problems)``; a failing track is skipped and reported. A track with a
+    long gap is lifted in pieces (:func:`_split_at_gaps`): one result per piece, numbered by
+    ``segment`` (0 for an unbroken track). A piece whose 3D is not finite is dropped and reported."""
     device = next(model.parameters()).device
     results, problems = [], []
     for tr in tracks:
         try:
-            order = np.argsort(tr.frames)
-            frames = np.asarray(tr.frames)[order]
+            order = np.argsort(tr.frames, kind="stable")
+            frames = np.asarray(tr.frames, dtype=np.int64)[order]
             if len(np.unique(frames)) != len(frames):
                 raise DataError("the same track appears twice in one frame")
             kp = np.stack(tr.keypoints)[order]
@@ -162,38 +233,54 @@ def lift_tracks(model: torch.nn.Module, tracks: list[Track], *, model_fps: float
             times = None if any(t is None for t in tr.times) else np.asarray(tr.times, dtype=np.float64)[order]
             if len(frames) < min_frames:
                 continue
-            full, kp_full, t_full = _fill_gaps(frames, kp, times)
-            x, norm = _normalise_track(kp_full, width, height)
-            src_fps = None
-            if t_full is not None and len(t_full) > 1:
-                dt = np.median(np.diff(t_full))
-                src_fps = 1.0 / dt if dt > 0 else None
-            if src_fps and abs(src_fps - model_fps) > 0.5:
-                n = int(np.floor((t_full[-1] - t_full[0]) * model_fps)) + 1
-                tq = t_full[0] + np.arange(n) / model_fps
-                flat = x.reshape(len(x), -1)
-                xr = np.stack([np.interp(tq, t_full, flat[:, j]) for j in range(flat.shape[1])], 1).reshape(n, 17, 2)
-            else:
-                tq, xr = None, x
-            xt = torch.as_tensor(xr, dtype=torch.float32, device=device)
-            y = model.lift_sequence(xt) if isinstance(model, TemporalLifter) else model(xt)
-            y = y.float().cpu().numpy()
-            if tq is not None:  # back to the track's own frames
-                flat = y.reshape(len(y), -1)
-                y = np.stack([np.interp(t_full, tq, flat[:, j]) for j in range(flat.shape[1])], 1).reshape(-1, 17, 3)
-            keep = np.isin(full, frames)
-            results.append({
-                "track_id": tr.track_id,
-                "frames": full[keep].tolist(),
-                "times": None if t_full is None else t_full[keep].round(6).tolist(),
-                "keypoints3d": np.round(y[keep], 5).tolist(),
-                "keypoints2d": kp.round(2).tolist(),
-                "normalisation": norm,
-                "source_fps": src_fps,
-            })  # fmt: skip
+            pieces = _split_at_gaps(frames, times)
+            for seg, sl in enumerate(pieces):
+                res = _lift_piece(model, device, frames[sl], kp[sl], None if times is None else times[sl],
+                                  model_fps, width, height)  # fmt: skip
+                if res is None:
+                    problems.append(f"track {tr.track_id}" + (f" segment {seg}" if len(pieces) > 1 else "")
+                                    + ": dropped, the lifter produced NaN or infinite values")  # fmt: skip
+                    continue
+                results.append({"track_id": tr.track_id, "segment": seg, **res})
         except (DataError, ValueError) as e:
             problems.append(f"track {tr.track_id}: skipped ({e})")
     return results, problems
+
+
+def _lift_piece(model: torch.nn.Module, device: torch.device, frames: np.ndarray, kp: np.ndarray,
+                times: np.ndarray | None, model_fps: float, width: float | None,
+                height: float | None) -> dict | None:
+    """Lift one gap-bounded piece of a track; None if the model's output is not finite."""
+    full, kp_full, t_full = _fill_gaps(frames, kp, times)
+    x, norm = _normalise_track(kp_full, width, height)
+    src_fps = None
+    if t_full is not None and len(t_full) > 1:
+        dt = np.median(np.diff(t_full))
+        src_fps = 1.0 / dt if dt > 0 else None
+    if src_fps and abs(src_fps - model_fps) > 0.5:
+        n = int(np.floor((t_full[-1] - t_full[0]) * model_fps)) + 1
+        tq = t_full[0] + np.arange(n) / model_fps
+        flat = x.reshape(len(x), -1)
+        xr = np.stack([np.interp(tq, t_full, flat[:, j]) for j in range(flat.shape[1])], 1).reshape(n, 17, 2)
+    else:
+        tq, xr = None, x
+    xt = torch.as_tensor(xr, dtype=torch.float32, device=device)
+    y = model.lift_sequence(xt) if isinstance(model, TemporalLifter) else model(xt)
+    y = y.float().cpu().numpy()
+    if tq is not None:  # back to the track's own frames
+        flat = y.reshape(len(y), -1)
+        y = np.stack([np.interp(t_full, tq, flat[:, j]) for j in range(flat.shape[1])], 1).reshape(-1, 17, 3)
+    keep = np.isin(full, frames)
+    if not np.isfinite(y[keep]).all():
+        return None
+    return {
+        "frames": full[keep].tolist(),
+        "times": None if t_full is None else t_full[keep].round(6).tolist(),
+        "keypoints3d": np.round(y[keep], 5).tolist(),
+        "keypoints2d": kp.round(2).tolist(),
+        "normalisation": norm,
+        "source_fps": src_fps,
+    }
 
 
 def _frames_png(results: list[dict], size: int = 480) -> tuple[list[int], list[np.ndarray]]:

@@ -142,8 +142,13 @@ def download_file(
     timeout: float = 30.0,
     backoff: float = 1.0,
     progress: bool = True,
+    expect: str | None = None,
 ) -> Path:
     """Download ``url`` to ``dest``: stream to ``dest.part``, resume on drops, verify, rename.
+
+    ``expect`` (``"torch"`` or ``"safetensors"``, see :func:`expected_format`) refuses a response
+    whose Content-Type is text (a web error page answered with 200) and a body that does not start
+    with that format's magic, removing the partial file, so a wrong file never takes ``dest``.
 
     An existing ``dest.part`` (from an interrupted run) is resumed with an HTTP ``Range`` request; a
     server that ignores ranges makes the download start over. Up to ``retries`` dropped connections
@@ -164,6 +169,11 @@ def download_file(
             headers["Range"] = f"bytes={have}-"
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+                ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                if expect is not None and _is_text_type(ctype):
+                    part.unlink(missing_ok=True)
+                    raise CheckpointError(f"download of {url}: the server answered with {ctype!r}, not a "
+                                          "checkpoint (an error page?); nothing was saved. Check the URL or mirror.")  # fmt: skip
                 if have and resp.status == 206:
                     mode, start = "ab", have
                 else:
@@ -207,8 +217,45 @@ def download_file(
                 f"download of {url}: SHA-256 mismatch (got {digest}, expected {sha256}); the file was removed. "
                 "The server may hold a different version: check the URL, or try again later."
             )
+    if expect is not None and not has_magic(part, expect):
+        with open(part, "rb") as f:
+            head = f.read(16)
+        part.unlink()
+        raise CheckpointError(f"download of {url}: the body is not a {expect} file (starts with {head!r}); "
+                              "nothing was saved. Check the URL or mirror.")  # fmt: skip
     os.replace(part, dest)
     return dest
+
+
+_TEXT_TYPES = ("application/json", "application/xml", "application/xhtml+xml", "application/javascript")
+
+
+def _is_text_type(ctype: str) -> bool:
+    return ctype.startswith("text/") or ctype in _TEXT_TYPES
+
+
+def expected_format(filename: str) -> str | None:
+    """``"torch"`` for .pth/.pt/.bin/.ckpt, ``"safetensors"`` for .safetensors, else None (no check)."""
+    suffix = Path(filename).suffix.lower()
+    if suffix in (".pth", ".pt", ".bin", ".ckpt"):
+        return "torch"
+    return "safetensors" if suffix == ".safetensors" else None
+
+
+def has_magic(path: Path, kind: str) -> bool:
+    """Whether ``path`` starts like a ``kind`` file: torch = zip (``PK\\x03\\x04``) or a pickle
+    (protocol 2-5); safetensors = an 8-byte header length within the file, then ``{``."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    if kind == "torch":
+        return head[:4] == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+    if kind == "safetensors":
+        return len(head) == 9 and int.from_bytes(head[:8], "little") <= size - 8 and head[8:9] == b"{"
+    raise ValueError(f"unknown format {kind!r}")
 
 
 def download(
@@ -233,9 +280,12 @@ def download(
     target = ckpt.target(directory)
     for rf in ckpt.files:
         dest = target if ckpt.layout == "official" else target / rf.filename
-        if dest.exists() and (rf.sha256 is None or file_sha256(dest) == rf.sha256):
+        expect = expected_format(rf.filename)
+        ok = dest.exists() and (rf.sha256 is None or file_sha256(dest) == rf.sha256)
+        if ok and (expect is None or has_magic(dest, expect)):  # a saved error page is fetched again
             continue
         download_file(
-            _mirror(rf.url), dest, sha256=rf.sha256, size=rf.size, retries=retries, backoff=backoff, progress=progress
+            _mirror(rf.url), dest, sha256=rf.sha256, size=rf.size, retries=retries, backoff=backoff,
+            progress=progress, expect=expect,
         )
     return target
