@@ -7,27 +7,32 @@ import pytest
 import torch
 
 from pyramidpose.codecs import (
-    decode_heatmaps,
+    HeatmapCodec,
     encode_msra,
     encode_udp,
     flip_heatmaps_back,
     gaussian_blur,
     get_heatmap_maximum,
-    heatmap_to_image,
-    image_to_input,
     is_udp,
 )
-from pyramidpose.data.transforms import box_to_center_scale
+from pyramidpose.geometry.crops import box_to_center_scale, image_to_crop
 from pyramidpose.skeletons import COCO
 
-INPUT = (192, 256)  # (W, H)
-HEATMAP = (48, 64)
+INPUT = (256, 192)  # (H, W), the codec convention
+HEATMAP = (64, 48)
+INPUT_WH = INPUT[::-1]  # for arithmetic with (x, y) points
+HEATMAP_WH = HEATMAP[::-1]
+
+
+def decode_heatmaps(hm: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decode with the codec of a decode-method name."""
+    return HeatmapCodec(INPUT).with_method(method).decode(hm)
 
 
 def _random_keypoints(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     # keep 3 sigma of the Gaussian (24 input px) inside so the encoders do not truncate at the border
-    return rng.uniform([24.0, 24.0], [INPUT[0] - 25.0, INPUT[1] - 25.0], size=(n, 17, 2))
+    return rng.uniform([24.0, 24.0], [INPUT_WH[0] - 25.0, INPUT_WH[1] - 25.0], size=(n, 17, 2))
 
 
 def test_udp_round_trip_within_005_px() -> None:
@@ -35,7 +40,7 @@ def test_udp_round_trip_within_005_px() -> None:
     hm, w = encode_udp(kp, None, INPUT, HEATMAP, sigma=2.0)
     assert hm.shape == (64, 17, 64, 48) and (w == 1).all()
     coords, maxvals = decode_heatmaps(hm, "dark_udp")
-    to_hm = (np.array(HEATMAP) - 1) / (np.array(INPUT) - 1)
+    to_hm = (np.array(HEATMAP_WH) - 1) / (np.array(INPUT_WH) - 1)
     err_input_px = np.abs(coords / to_hm - kp)
     assert err_input_px.max() < 0.05, err_input_px.max()
     assert (maxvals > 0.8).all()
@@ -78,16 +83,16 @@ def test_image_round_trip_through_crop(method: str) -> None:
     udp = is_udp(method)
     rng = np.random.default_rng(3)
     boxes = np.array([[100.0, 50.0, 80.0, 200.0], [10.0, 300.0, 150.0, 90.0]])
-    centers, scales = box_to_center_scale(boxes, INPUT[0] / INPUT[1])
+    centers, scales = box_to_center_scale(boxes, INPUT_WH[0] / INPUT_WH[1])
     kp_img = boxes[:, None, :2] + rng.uniform(0.2, 0.8, (2, 17, 2)) * boxes[:, None, 2:]
-    kp_in = np.stack([image_to_input(kp_img[i], centers[i], scales[i], INPUT, udp=udp) for i in range(2)])
+    kp_in = np.stack([image_to_crop(kp_img[i], centers[i], scales[i], INPUT, udp=udp) for i in range(2)])
     if udp:
         hm, _ = encode_udp(kp_in, None, INPUT, HEATMAP)
     else:
         hm, _ = encode_msra(kp_in, None, INPUT, HEATMAP, unbiased=True)
     coords, _ = decode_heatmaps(hm, method)
-    back = heatmap_to_image(coords, centers, scales, HEATMAP, udp=udp)
-    px_per_input_px = scales[:, None, :1] / INPUT[0]
+    back = HeatmapCodec(INPUT, HEATMAP).with_method(method).to_image(coords, centers, scales)
+    px_per_input_px = scales[:, None, :1] / INPUT_WH[0]
     assert (np.abs(back - kp_img) / px_per_input_px).max() < 0.05
 
 
@@ -128,9 +133,9 @@ def test_flip_test_exact_on_symmetric_input_udp() -> None:
     kp[:, 1] = rng.uniform(30, 220, 17)
     for left, right in COCO.flip_pairs:
         kp[left, 0] = rng.uniform(30, 90)
-        kp[right, 0] = INPUT[0] - 1 - kp[left, 0]
+        kp[right, 0] = INPUT_WH[0] - 1 - kp[left, 0]
         kp[right, 1] = kp[left, 1]
-    kp[0, 0] = (INPUT[0] - 1) / 2  # nose on the midline
+    kp[0, 0] = (INPUT_WH[0] - 1) / 2  # nose on the midline
     hm, _ = encode_udp(kp, None, INPUT, HEATMAP)
     # a flip-equivariant model sees the same symmetric crop mirrored: its output is `hm` mirrored
     # and channel-swapped; un-flipping must give back exactly `hm`
@@ -143,7 +148,7 @@ def test_flip_test_exact_on_symmetric_input_udp() -> None:
     np.testing.assert_allclose(c_avg, c, atol=1e-5)
     # and the decoded left/right pairs are mirror images about the heatmap centre
     for left, right in COCO.flip_pairs:
-        assert c[left, 0] + c[right, 0] == pytest.approx(HEATMAP[0] - 1, abs=1e-4)
+        assert c[left, 0] + c[right, 0] == pytest.approx(HEATMAP_WH[0] - 1, abs=1e-4)
         assert c[left, 1] == pytest.approx(c[right, 1], abs=1e-4)
 
 
@@ -195,9 +200,34 @@ def test_udp_combined_target_round_trip() -> None:
     t, w = encode_udp_combined(kp, vis, INPUT, HEATMAP)
     assert t.shape == (8, 17, 3, 64, 48) and w[0, 3] == 0 and t[0, 3].max() == 0
     coords, maxvals = decode_udp_combined(t)
-    to_hm = (np.array(HEATMAP) - 1) / (np.array(INPUT) - 1)
+    to_hm = (np.array(HEATMAP_WH) - 1) / (np.array(INPUT_WH) - 1)
     ok = vis > 0
     assert np.abs(coords / to_hm - kp)[ok].max() < 1e-3  # the offsets carry the exact position
     assert (maxvals[ok] > 0.2).all()  # maxima of the blurred disc (not rescaled, as in MMPose)
     with pytest.raises(ValueError):
         decode_udp_combined(t.reshape(8, 51, 64, 48))
+
+
+def test_codec_from_config_sizes_are_h_w_and_methods_round_trip() -> None:
+    from types import SimpleNamespace
+
+    codec = HeatmapCodec.from_config(SimpleNamespace(input_size=(256, 192), codec="msra"), sigma=3.0)
+    assert codec.input_size == (256, 192) and codec.heatmap_size == (64, 48)
+    assert not codec.udp and codec.sigma == 3.0 and codec.method == "dark"
+    for method in ("msra", "dark", "udp", "dark_udp"):
+        assert codec.with_method(method).method == method
+    # encode follows the geometry: the MSRA target equals encode_msra, the UDP one encode_udp
+    kp = _random_keypoints(2, 9)
+    np.testing.assert_array_equal(codec.encode(kp)[0], encode_msra(kp, None, INPUT, HEATMAP, 3.0)[0])
+    udp = codec.with_method("dark_udp")
+    np.testing.assert_array_equal(udp.encode(kp)[0], encode_udp(kp, None, INPUT, HEATMAP, 3.0)[0])
+    assert udp.encode(kp)[0].shape == (2, 17, 64, 48)
+    # a non-square codec crops (H, W) images
+    crop = udp.crop(np.zeros((300, 400, 3), np.uint8), (200.0, 150.0), (120.0, 160.0))
+    assert crop.shape == (256, 192, 3)
+    with pytest.raises(ValueError, match="refinement"):
+        HeatmapCodec(refinement="soft")
+    with pytest.raises(ValueError, match="decode method"):
+        codec.with_method("argmax")
+    with pytest.raises(ValueError, match="codec"):
+        HeatmapCodec.from_config(SimpleNamespace(input_size=(256, 192), codec="simcc"))

@@ -10,8 +10,9 @@ import pytest
 import torch
 from standin_models import BrightnessModel, MirrorConvModel
 
-from pyramidpose.codecs import flip_heatmaps_back
-from pyramidpose.data.transforms import normalize_crops, warp_crop
+from pyramidpose.codecs import HeatmapCodec, flip_heatmaps_back
+from pyramidpose.data.transforms import normalize_crops
+from pyramidpose.geometry.crops import warp_crop
 from pyramidpose.inference.results import PoseResult, rescore
 from pyramidpose.inference.topdown import TopDownPredictor, clip_boxes
 from pyramidpose.skeletons import COCO
@@ -29,7 +30,8 @@ def _blob_image(h: int, w: int, centre: tuple[float, float], sigma: float) -> np
 def test_keypoints_land_on_the_blob_udp(flip: bool) -> None:
     centre = (83.3, 61.7)
     img = _blob_image(150, 200, centre, sigma=5.0)
-    pred = TopDownPredictor(BrightnessModel((256, 192)), flip_test=flip, decode="dark_udp")
+    model = BrightnessModel((256, 192))
+    pred = TopDownPredictor(model, flip_test=flip, codec=HeatmapCodec.from_config(model.config, method="dark_udp"))
     res = pred.predict(img, np.array([[50.0, 20.0, 70.0, 100.0]]), np.array([0.9]))
     assert res.keypoints.shape == (1, 17, 2)
     err = np.abs(res.keypoints[0] - np.array(centre)).max()
@@ -44,7 +46,7 @@ def test_other_decoders_land_near_the_blob(decode: str) -> None:
     img = _blob_image(150, 200, centre, sigma=5.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # codec / decode mismatch warning for the MSRA geometry
-        pred = TopDownPredictor(BrightnessModel((256, 192)), flip_test=True, decode=decode)
+        pred = TopDownPredictor(BrightnessModel((256, 192)), flip_test=True, codec=HeatmapCodec((256, 192)).with_method(decode))
     res = pred.predict(img, np.array([[50.0, 20.0, 70.0, 100.0]]))
     # one heatmap pixel covers 125/64 ~ 2 image pixels; the model's resampling matches UDP only
     assert np.abs(res.keypoints[0] - np.array(centre)).max() < 2.0
@@ -72,7 +74,8 @@ def test_flip_test_is_exact_for_a_flip_equivariant_model_on_a_symmetric_image() 
     # non-Gaussian heatmaps its Newton step differs between the two sides (most near the crop border).
     pairs = np.array(COCO.flip_pairs)
     for decode in ("udp", "dark_udp"):
-        kp = TopDownPredictor(model, flip_test=True, decode=decode).predict(img, box).keypoints[0]
+        codec = HeatmapCodec.from_config(model.config, method=decode)
+        kp = TopDownPredictor(model, flip_test=True, codec=codec).predict(img, box).keypoints[0]
         asym = np.abs(np.stack([kp[pairs[:, 0], 0] + kp[pairs[:, 1], 0] - (img.shape[1] - 1),
                                 kp[pairs[:, 0], 1] - kp[pairs[:, 1], 1]]))  # fmt: skip
         if decode == "udp":

@@ -9,13 +9,16 @@ import pytest
 from pyramidpose.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    affine_points,
-    box_to_center_scale,
     flip_keypoints,
-    get_affine_matrix,
     half_body_box,
     normalize_crops,
     random_scale_rotation,
+)
+from pyramidpose.geometry.crops import (
+    affine_points,
+    box_to_center_scale,
+    crop_to_image,
+    get_affine_matrix,
     warp_crop,
 )
 from pyramidpose.skeletons import COCO
@@ -53,13 +56,13 @@ def _msra_three_point(center, scale, rot, size):
 @pytest.mark.parametrize("rot", [0.0, 30.0, -75.0])
 def test_msra_matrix_matches_three_point_construction(rot: float) -> None:
     center, scale = np.array([120.3, 80.7]), np.array([150.0, 200.0])
-    m = get_affine_matrix(center, scale, (192, 256), rot)
+    m = get_affine_matrix(center, scale, (256, 192), rot)
     np.testing.assert_allclose(m, _msra_three_point(center, scale, rot, (192, 256)), atol=1e-4)
 
 
 @pytest.mark.parametrize("rot", [0.0, 25.0])
 def test_udp_matrix_maps_region_to_pixel_intervals(rot: float) -> None:
-    center, scale, size = np.array([100.0, 60.0]), np.array([90.0, 120.0]), (192, 256)
+    center, scale, size = np.array([100.0, 60.0]), np.array([90.0, 120.0]), (256, 192)
     m = get_affine_matrix(center, scale, size, rot, udp=True)
     np.testing.assert_allclose(affine_points(center, m), [95.5, 127.5])
     if rot == 0:
@@ -79,9 +82,10 @@ def test_udp_crop_of_mirrored_image_is_mirrored_crop() -> None:
     img = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
     w = img.shape[1]
     center, scale = np.array([37.3, 30.2]), np.array([45.0, 60.0])
-    crop = warp_crop(img, center, scale, (48, 64), udp=True)
+    crop = warp_crop(img, center, scale, (64, 48), udp=True)
+    assert crop.shape == (64, 48, 3)
     mirrored_center = np.array([w - 1 - center[0], center[1]])
-    crop_m = warp_crop(img[:, ::-1].copy(), mirrored_center, scale, (48, 64), udp=True)
+    crop_m = warp_crop(img[:, ::-1].copy(), mirrored_center, scale, (64, 48), udp=True)
     diff = np.abs(crop.astype(int) - crop_m[:, ::-1].astype(int))
     assert diff.max() <= 1  # bilinear rounding only
 
@@ -92,8 +96,8 @@ def test_warp_crop_moves_pixels_where_matrix_says() -> None:
     img = np.repeat((blob * 255).round().astype(np.uint8)[..., None], 3, axis=2)
     for udp in (False, True):
         center, scale = np.array([60.0, 50.0]), np.array([60.0, 80.0])
-        crop = warp_crop(img, center, scale, (96, 128), udp=udp)
-        expect = affine_points(np.array([70.3, 40.6]), get_affine_matrix(center, scale, (96, 128), udp=udp))
+        crop = warp_crop(img, center, scale, (128, 96), udp=udp)
+        expect = affine_points(np.array([70.3, 40.6]), get_affine_matrix(center, scale, (128, 96), udp=udp))
         ys, xs = np.nonzero(crop[..., 0] > 0)
         centroid = np.array([np.average(xs, weights=crop[ys, xs, 0]), np.average(ys, weights=crop[ys, xs, 0])])
         np.testing.assert_allclose(centroid, expect, atol=0.05)
@@ -145,8 +149,6 @@ def test_udp_geometry_matches_the_transformers_vitpose_reference() -> None:
     """Box -> centre/scale, the UDP warp and the UDP back-mapping agree with transformers' port of
     MMPose's code (``scale / 200`` convention there; its UDP rotation has the opposite sign)."""
     ref = pytest.importorskip("transformers.models.vitpose.image_processing_pil_vitpose")
-    from pyramidpose.codecs import heatmap_to_image
-
     box = [37.2, 55.9, 81.3, 190.4]
     c_ref, s_ref = ref.box_to_center_and_scale(box, image_width=192, image_height=256)
     c, s = box_to_center_scale(box, 192 / 256)
@@ -154,8 +156,8 @@ def test_udp_geometry_matches_the_transformers_vitpose_reference() -> None:
     np.testing.assert_allclose(s, s_ref * 200.0, rtol=1e-6)
     for rot in (0.0, 17.0):
         m_ref = ref.get_warp_matrix(-rot, c * 2.0, np.array([192, 256]) - 1.0, s)
-        np.testing.assert_allclose(get_affine_matrix(c, s, (192, 256), rot, udp=True), m_ref, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(get_affine_matrix(c, s, (256, 192), rot, udp=True), m_ref, rtol=1e-5, atol=1e-4)
     coords = np.random.default_rng(0).uniform(0, 47, (17, 2))
     back_ref = ref.transform_preds(coords, c_ref, s_ref, output_size=[64, 48])
-    back = heatmap_to_image(coords[None], c[None], s[None], (48, 64), udp=True)[0]
+    back = crop_to_image(coords[None], c[None], s[None], (64, 48), udp=True)[0]
     np.testing.assert_allclose(back, back_ref, rtol=1e-5, atol=1e-3)

@@ -1,8 +1,13 @@
-"""Heatmap codecs: keypoints <-> Gaussian target heatmaps (MSRA, UDP, DARK, DARK-UDP) and flip test."""
+"""Heatmap codecs: keypoints <-> Gaussian target heatmaps (MSRA, UDP, DARK, DARK-UDP) and flip test.
+
+:class:`HeatmapCodec` is the object models, datasets and the predictor share; the functions below
+are its building blocks.
+"""
 
 from pyramidpose.codecs.heatmap import (
     DECODE_METHODS,
-    decode_heatmaps,
+    REFINEMENTS,
+    HeatmapCodec,
     decode_udp_combined,
     encode_msra,
     encode_udp,
@@ -10,8 +15,6 @@ from pyramidpose.codecs.heatmap import (
     flip_heatmaps_back,
     gaussian_blur,
     get_heatmap_maximum,
-    heatmap_to_image,
-    image_to_input,
     is_udp,
     refine_dark,
     refine_dark_udp,
@@ -19,7 +22,7 @@ from pyramidpose.codecs.heatmap import (
 )
 
 __all__ = [
-    "DECODE_METHODS", "decode_heatmaps", "decode_udp_combined", "encode_udp_combined", "encode_msra", "encode_udp", "flip_heatmaps_back", "gaussian_blur",
-    "get_heatmap_maximum", "heatmap_to_image", "image_to_input", "is_udp", "refine_dark", "refine_dark_udp",
-    "refine_quarter",
+    "DECODE_METHODS", "REFINEMENTS", "HeatmapCodec", "decode_udp_combined", "encode_udp_combined", "encode_msra",
+    "encode_udp", "flip_heatmaps_back", "gaussian_blur", "get_heatmap_maximum", "is_udp", "refine_dark",
+    "refine_dark_udp", "refine_quarter",
 ]  # fmt: skip

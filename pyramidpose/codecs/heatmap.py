@@ -1,45 +1,53 @@
-"""Gaussian heatmap codecs: MSRA, UDP, DARK and DARK-UDP (batched numpy).
+"""Gaussian heatmap codecs: MSRA, UDP, DARK and DARK-UDP (batched numpy), and :class:`HeatmapCodec`.
 
-Encoding turns keypoints given in **model-input (crop) pixels** into target heatmaps of
-``heatmap_size = (W, H)``; decoding turns predicted heatmaps into **heatmap-space** coordinates and
-maxima; :func:`heatmap_to_image` maps those back to image pixels through the crop centre and pixel
-scale of :mod:`pyramidpose.data.transforms`.
+:class:`HeatmapCodec` is the one object the dataset (targets) and the top-down predictor (decoding)
+share: model input size, heatmap size (both ``(H, W)``, the convention of
+:mod:`pyramidpose.geometry.crops`), Gaussian sigma, crop geometry (UDP or MSRA) and the arg-max
+refinement. Encoding turns keypoints given in **model-input (crop) pixels** into target heatmaps;
+decoding turns predicted heatmaps into **heatmap-space** coordinates and maxima;
+:meth:`HeatmapCodec.to_image` maps those back to image pixels through the crop centre and pixel scale.
 
-Two geometries (see ``transforms``):
+Two geometries (see :mod:`pyramidpose.geometry.crops`):
 
 * MSRA (``udp=False``): input -> heatmap divides by the stride ``input / heatmap`` (e.g. 4);
 * UDP (``udp=True``): input -> heatmap multiplies by ``(heatmap - 1) / (input - 1)`` (pixel
   intervals, not pixel counts), which removes the half-pixel bias of flipping and resizing.
 
-Decoding methods (``DECODE_METHODS``):
+Refinements of the arg-max, and the decode-method names the command line uses (``DECODE_METHODS``):
 
-=============  =================================================================  ========
-name           refinement of the arg-max                                          geometry
-=============  =================================================================  ========
-``msra``       quarter-pixel shift towards the higher neighbour (HRNet)           MSRA
-``dark``       DARK: Taylor step on the log of the Gaussian-blurred heatmap       MSRA
-``udp``        quarter-pixel shift                                                UDP
-``dark_udp``   DARK-UDP: blur, clip to [1e-3, 50], log, Newton step (ViTPose)     UDP
-=============  =================================================================  ========
+=============  =================================================================  ========  ==========
+name           refinement of the arg-max                                          geometry  refinement
+=============  =================================================================  ========  ==========
+``msra``       quarter-pixel shift towards the higher neighbour (HRNet)           MSRA      ``quarter``
+``dark``       DARK: Taylor step on the log of the Gaussian-blurred heatmap       MSRA      ``dark``
+``udp``        quarter-pixel shift                                                UDP       ``quarter``
+``dark_udp``   DARK-UDP: blur, clip to [1e-3, 50], log, Newton step (ViTPose)     UDP       ``dark``
+=============  =================================================================  ========  ==========
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from pyramidpose.data.transforms import affine_points, get_affine_matrix
+from pyramidpose.geometry.crops import crop_to_image, image_to_crop, warp_crop
 
-DECODE_METHODS: dict[str, bool] = {"msra": False, "dark": False, "udp": True, "dark_udp": True}
+#: Decode-method name -> (UDP geometry, refinement).
+DECODE_METHODS: dict[str, tuple[bool, str]] = {
+    "msra": (False, "quarter"), "dark": (False, "dark"), "udp": (True, "quarter"), "dark_udp": (True, "dark"),
+}  # fmt: skip
+REFINEMENTS = ("dark", "quarter")
 
 
 def is_udp(method: str) -> bool:
     """Whether decoding ``method`` uses the UDP geometry (and so needs UDP crops)."""
     try:
-        return DECODE_METHODS[method]
+        return DECODE_METHODS[method][0]
     except KeyError:
         raise ValueError(f"unknown decode method '{method}'; choose from {', '.join(DECODE_METHODS)}") from None
 
@@ -47,6 +55,11 @@ def is_udp(method: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Encoding
 # ---------------------------------------------------------------------------------------------
+
+
+def _xy(size: tuple[int, int]) -> np.ndarray:
+    """An ``(H, W)`` size as the float ``(W, H)`` vector that multiplies ``(x, y)`` points."""
+    return np.asarray(size[::-1], np.float64)
 
 
 def _as_batch(keypoints: np.ndarray, visible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -67,7 +80,7 @@ def _gaussian_targets(
     window around it (the classic encoders); without, it covers the whole heatmap. The weight is 0 for
     invisible keypoints and for windows entirely outside the heatmap.
     """
-    w, h = heatmap_size
+    h, w = heatmap_size
     radius = int(np.ceil(3 * sigma)) if window_center is None else int(3 * sigma)
     anchor = np.floor(mu + 0.5) if window_center is None else window_center
     ul = anchor - radius
@@ -99,7 +112,7 @@ def encode_msra(
     Args:
         keypoints: ``(K, 2)`` or ``(N, K, 2)`` keypoints in input-crop pixels.
         visible: ``(K,)``/``(N, K)`` visibility (> 0 = labelled), or ``None`` for all visible.
-        input_size, heatmap_size: ``(W, H)`` of the model input and of the heatmaps.
+        input_size, heatmap_size: ``(H, W)`` of the model input and of the heatmaps.
         sigma: Gaussian standard deviation in heatmap pixels (2 for 64x48 heatmaps).
         unbiased: ``False`` centres the Gaussian on the nearest heatmap pixel, cut to a
             ``6 sigma + 1`` window (the original encoder); ``True`` centres it at the exact sub-pixel
@@ -110,7 +123,7 @@ def encode_msra(
         invisible keypoints and those whose Gaussian falls outside the heatmap.
     """
     kp, vis, single = _as_batch(keypoints, visible)
-    stride = np.asarray(input_size, np.float64) / np.asarray(heatmap_size, np.float64)
+    stride = _xy(input_size) / _xy(heatmap_size)
     mu = kp / stride
     if unbiased:
         hm, wt = _gaussian_targets(mu, vis, heatmap_size, sigma, None)
@@ -134,7 +147,7 @@ def encode_udp(
     pixel. Arguments and returns as :func:`encode_msra`.
     """
     kp, vis, single = _as_batch(keypoints, visible)
-    scale = (np.asarray(heatmap_size, np.float64) - 1) / (np.asarray(input_size, np.float64) - 1)
+    scale = (_xy(heatmap_size) - 1) / (_xy(input_size) - 1)
     mu = kp * scale
     hm, wt = _gaussian_targets(mu, vis, heatmap_size, sigma, np.floor(mu + 0.5))
     return (hm[0], wt[0]) if single else (hm, wt)
@@ -155,8 +168,8 @@ def encode_udp_combined(
     ViTPose itself trains with the Gaussian :func:`encode_udp`; this is the UDP paper's alternative.
     """
     kp, vis, single = _as_batch(keypoints, visible)
-    w, h = heatmap_size
-    scale = (np.asarray(heatmap_size, np.float64) - 1) / (np.asarray(input_size, np.float64) - 1)
+    h, w = heatmap_size
+    scale = (_xy(heatmap_size) - 1) / (_xy(input_size) - 1)
     mu = kp * scale
     radius = radius_factor * max(w, h)
     ox = (mu[..., 0, None, None] - np.arange(w)[None, :]) / radius  # (N, K, 1, W)
@@ -322,56 +335,6 @@ def refine_dark_udp(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) 
     return out.astype(np.float32)
 
 
-def decode_heatmaps(
-    heatmaps: np.ndarray, method: str = "dark_udp", kernel: int = 11
-) -> tuple[np.ndarray, np.ndarray]:
-    """Heatmaps ``(..., K, H, W)`` -> ``(coords (..., K, 2)`` in heatmap pixels, ``maxvals (..., K))``.
-
-    ``method`` is one of :data:`DECODE_METHODS`; ``kernel`` is the DARK blur size (11 for 64x48
-    heatmaps). Map the coordinates to the image with :func:`heatmap_to_image` using
-    ``udp=is_udp(method)``.
-    """
-    hm = np.asarray(heatmaps, dtype=np.float32)
-    udp = is_udp(method)
-    coords, maxvals = get_heatmap_maximum(hm)
-    if method in ("msra", "udp"):
-        coords = refine_quarter(coords, hm)
-    elif method == "dark":
-        coords = refine_dark(coords, hm, kernel)
-    else:
-        assert udp
-        coords = refine_dark_udp(coords, hm, kernel)
-    return coords, maxvals
-
-
-def heatmap_to_image(
-    coords: np.ndarray,
-    centers: np.ndarray,
-    scales: np.ndarray,
-    heatmap_size: tuple[int, int],
-    *,
-    udp: bool,
-) -> np.ndarray:
-    """Heatmap coordinates ``(N, K, 2)`` -> image pixels through crop ``centers``/pixel ``scales (N, 2)``.
-
-    MSRA: ``x * s / W_hm + c - s / 2``; UDP: ``x * s / (W_hm - 1) + c - s / 2`` (crops without rotation).
-    """
-    c = np.asarray(coords, dtype=np.float64)
-    ctr = np.asarray(centers, dtype=np.float64)[..., None, :]
-    sc = np.asarray(scales, dtype=np.float64)[..., None, :]
-    size = np.asarray(heatmap_size, dtype=np.float64)
-    denom = size - 1.0 if udp else size
-    return c * sc / denom + ctr - sc * 0.5
-
-
-def image_to_input(
-    keypoints: np.ndarray, center: Sequence[float], scale: Sequence[float], input_size: tuple[int, int],
-    rot: float = 0.0, *, udp: bool
-) -> np.ndarray:
-    """Image pixels ``(..., 2)`` -> model-input (crop) pixels, with the crop's affine matrix."""
-    return affine_points(keypoints, get_affine_matrix(center, scale, input_size, rot, udp=udp))
-
-
 # ---------------------------------------------------------------------------------------------
 # Flip test
 # ---------------------------------------------------------------------------------------------
@@ -394,3 +357,118 @@ def flip_heatmaps_back(heatmaps: Any, flip_index: np.ndarray | Sequence[int], *,
     if shift:
         out[..., 1:] = out[..., :-1].clone() if not isinstance(out, np.ndarray) else out[..., :-1].copy()
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The codec object
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeatmapCodec:
+    """Keypoints <-> Gaussian heatmaps for one model: the settings the dataset and predictor share.
+
+    Attributes:
+        input_size: model input ``(H, W)`` in pixels.
+        heatmap_size: heatmap ``(H, W)``; default a quarter of ``input_size`` (ViTPose).
+        sigma: Gaussian standard deviation of the targets, in heatmap pixels.
+        udp: UDP geometry (ViTPose) or MSRA; sets the crop matrix, the target encoding, the
+            heatmap -> image mapping and whether flipped heatmaps are shifted by one pixel.
+        refinement: ``"dark"`` (DARK, or DARK-UDP under UDP) or ``"quarter"`` (quarter-pixel shift).
+        blur_kernel: DARK blur kernel size (11 for 64x48 heatmaps).
+    """
+
+    input_size: tuple[int, int] = (256, 192)
+    heatmap_size: tuple[int, int] | None = None
+    sigma: float = 2.0
+    udp: bool = True
+    refinement: str = "dark"
+    blur_kernel: int = 11
+
+    def __post_init__(self) -> None:
+        if self.heatmap_size is None:
+            object.__setattr__(self, "heatmap_size", (int(self.input_size[0]) // 4, int(self.input_size[1]) // 4))
+        for name in ("input_size", "heatmap_size"):
+            v = tuple(int(x) for x in getattr(self, name))
+            if len(v) != 2 or min(v) < 2:
+                raise ValueError(f"HeatmapCodec.{name} must be (H, W) with both >= 2, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, v)
+        if self.refinement not in REFINEMENTS:
+            raise ValueError(f"unknown refinement {self.refinement!r}; choose from {', '.join(REFINEMENTS)}")
+        if not self.sigma > 0:
+            raise ValueError(f"HeatmapCodec.sigma must be > 0, got {self.sigma}")
+
+    @classmethod
+    def from_config(cls, model_config: Any, *, sigma: float | None = None, method: str | None = None) -> HeatmapCodec:
+        """The codec of a model config (``input_size (H, W)``, ``codec`` ``udp``/``msra``; heatmaps a
+        quarter of the input). ``sigma`` overrides the config's (default 2); ``method`` (a
+        :data:`DECODE_METHODS` name) overrides geometry and refinement, e.g. from ``--decode``."""
+        h, w = (int(v) for v in model_config.input_size)
+        name = getattr(model_config, "codec", "udp")
+        if name not in ("udp", "msra"):
+            raise ValueError(f"unknown codec {name!r} in the model config; expected 'udp' or 'msra'")
+        s = sigma if sigma is not None else float(getattr(model_config, "sigma", 2.0))
+        codec = cls(input_size=(h, w), sigma=s, udp=name == "udp")
+        return codec.with_method(method) if method is not None else codec
+
+    def with_method(self, method: str) -> HeatmapCodec:
+        """This codec with the geometry and refinement of a decode-method name (``dark_udp``...)."""
+        if method not in DECODE_METHODS:
+            raise ValueError(f"unknown decode method '{method}'; choose from {', '.join(DECODE_METHODS)}")
+        udp, refinement = DECODE_METHODS[method]
+        return dataclasses.replace(self, udp=udp, refinement=refinement)
+
+    @property
+    def method(self) -> str:
+        """The decode-method name of this codec (``dark_udp``, ``udp``, ``dark`` or ``msra``)."""
+        return next(k for k, v in DECODE_METHODS.items() if v == (self.udp, self.refinement))
+
+    # -- crops ---------------------------------------------------------------------------------
+    def crop(self, image: np.ndarray, center: Sequence[float], scale: Sequence[float], rot: float = 0.0) -> np.ndarray:
+        """The model-input crop ``(H, W, C)`` of ``image`` (zero outside) in this codec's geometry."""
+        return warp_crop(image, center, scale, self.input_size, rot, udp=self.udp)
+
+    def image_to_input(
+        self, points: np.ndarray, center: Sequence[float], scale: Sequence[float], rot: float = 0.0
+    ) -> np.ndarray:
+        """Image pixels ``(..., 2)`` -> model-input pixels of the crop (``center``, ``scale``, ``rot``)."""
+        return image_to_crop(points, center, scale, self.input_size, rot, udp=self.udp)
+
+    # -- targets -------------------------------------------------------------------------------
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Target heatmaps ``(..., K, h, w)`` and weights ``(..., K)`` of keypoints in input pixels.
+
+        UDP: Gaussians at the exact UDP position cut to a ``6 sigma + 1`` window (ViTPose); MSRA:
+        Gaussians on the nearest heatmap pixel (HRNet). Weights are 0 for invisible keypoints and
+        those whose Gaussian falls outside the heatmap.
+        """
+        if self.udp:
+            return encode_udp(keypoints, visible, self.input_size, self.heatmap_size, self.sigma)
+        return encode_msra(keypoints, visible, self.input_size, self.heatmap_size, self.sigma)
+
+    # -- predictions ---------------------------------------------------------------------------
+    def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Heatmaps ``(..., K, h, w)`` -> ``coords (..., K, 2)`` in heatmap pixels and maxima ``(..., K)``."""
+        hm = np.asarray(heatmaps, dtype=np.float32)
+        coords, maxvals = get_heatmap_maximum(hm)
+        if self.refinement == "quarter":
+            coords = refine_quarter(coords, hm)
+        elif self.udp:
+            coords = refine_dark_udp(coords, hm, self.blur_kernel)
+        else:
+            coords = refine_dark(coords, hm, self.blur_kernel)
+        return coords, maxvals
+
+    def to_image(
+        self, coords: np.ndarray, centers: np.ndarray, scales: np.ndarray, heatmap_size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """Heatmap coordinates ``(N, K, 2)`` -> image pixels through crop ``centers``/pixel ``scales (N, 2)``.
+
+        ``heatmap_size (H, W)`` defaults to the codec's; pass the heatmaps' own when a model's
+        output differs.
+        """
+        return crop_to_image(coords, centers, scales, heatmap_size or self.heatmap_size, udp=self.udp)
+
+    def flip_back(self, heatmaps: Any, flip_index: np.ndarray | Sequence[int]) -> Any:
+        """Un-flip heatmaps of mirrored crops (numpy or torch); MSRA shifts them one pixel, UDP does not."""
+        return flip_heatmaps_back(heatmaps, flip_index, shift=not self.udp)

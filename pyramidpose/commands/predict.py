@@ -155,13 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import pyramidpose
+    from pyramidpose.codecs.heatmap import HeatmapCodec
     from pyramidpose.inference.topdown import TopDownPredictor
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dataset = int(args.dataset) if str(args.dataset).isdigit() else args.dataset
     model = pyramidpose.load_model(args.weights, device=device, dataset=dataset)
     predictor = TopDownPredictor(
-        model, device=device, flip_test=args.flip, decode=args.decode,
+        model, codec=HeatmapCodec.from_config(model.config, method=args.decode), device=device, flip_test=args.flip,
         batch_size=args.batch_size, precision=args.precision,
     )  # fmt: skip
     summary = run_image_set(

@@ -1,26 +1,14 @@
-"""Top-down geometry: person boxes to crops, the crop affine matrix, keypoint flips, augmentation.
+"""Top-down data augmentation and input normalisation: keypoint flips, random scale/rotation,
+half-body crops, ImageNet normalisation.
 
-Conventions (used everywhere in pyramidpose):
-
-* Boxes are ``xywh`` in image pixels (COCO).
-* A crop is described by a **centre** ``(cx, cy)`` and a **scale** ``(sw, sh)`` given **in pixels**
-  (the size of the image region that the crop covers; MMPose 1.x ``bbox_scale``). MMPose 0.x and
-  the ViTPose code store ``scale / 200`` instead; multiply their scale by 200 to get ours.
-* Coordinates are continuous with pixel centres at integers (pixel ``i`` covers ``[i-0.5, i+0.5]``).
-* Two crop conventions:
-  - **MSRA** (``udp=False``; HRNet's ``get_affine_transform``): a similarity that maps the centre to
-    ``(W/2, H/2)`` and the region width ``sw`` onto ``W`` pixels;
-  - **UDP** (``udp=True``; unbiased data processing, Huang et al. 2020, MMPose ``get_warp_matrix``):
-    maps the centre to ``((W-1)/2, (H-1)/2)`` and the region onto ``W-1`` by ``H-1`` pixel *intervals*,
-    so that flipping the crop is exactly flipping the image about the box centre.
-* Rotation ``rot`` is in degrees with MSRA's sign convention, the same for both crop types.
+Crop geometry (boxes -> centre/scale -> affine crop matrices, sizes ``(H, W)``) lives in
+:mod:`pyramidpose.geometry.crops`, where its conventions are stated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from pyramidpose.skeletons import KeypointSet
@@ -30,101 +18,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: Keypoint names (substrings) that belong to the lower body for half-body augmentation.
 _LOWER_BODY = ("hip", "knee", "ankle", "heel", "toe", "foot", "pelvis")
-
-
-def box_to_center_scale(
-    boxes: np.ndarray | Sequence[float], aspect_ratio: float, padding: float = 1.25
-) -> tuple[np.ndarray, np.ndarray]:
-    """Centres and pixel scales of crops around ``xywh`` boxes (MMPose ``_box2cs``).
-
-    The box is grown along its short side to the model's ``aspect_ratio`` (input width / height),
-    then both sides are multiplied by ``padding``.
-
-    Args:
-        boxes: ``(N, 4)`` or ``(4,)`` boxes ``x, y, w, h``.
-        aspect_ratio: model input width / height (0.75 for 256x192).
-        padding: context factor (1.25 in ViTPose/MMPose).
-
-    Returns:
-        ``centers (N, 2)`` and ``scales (N, 2)`` in pixels (or ``(2,)`` each for a single box).
-    """
-    b = np.asarray(boxes, dtype=np.float64)
-    single = b.ndim == 1
-    b = b.reshape(-1, 4)
-    x, y, w, h = b.T
-    centers = np.stack([x + w * 0.5, y + h * 0.5], axis=-1)
-    w = w.copy()
-    h = h.copy()
-    wide = w > aspect_ratio * h
-    h[wide] = w[wide] / aspect_ratio
-    w[~wide] = h[~wide] * aspect_ratio
-    scales = np.stack([w, h], axis=-1) * padding
-    return (centers[0], scales[0]) if single else (centers, scales)
-
-
-def center_scale_to_box(centers: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """The ``xywh`` box covered by a crop (inverse of :func:`box_to_center_scale` without padding)."""
-    c = np.asarray(centers, dtype=np.float64)
-    s = np.asarray(scales, dtype=np.float64)
-    return np.concatenate([c - s / 2, s], axis=-1)
-
-
-def get_affine_matrix(
-    center: np.ndarray | Sequence[float],
-    scale: np.ndarray | Sequence[float],
-    output_size: tuple[int, int],
-    rot: float = 0.0,
-    *,
-    udp: bool = False,
-    inverse: bool = False,
-) -> np.ndarray:
-    """2x3 matrix mapping image pixels into a crop of ``output_size = (W, H)`` (or back if ``inverse``).
-
-    ``udp=False`` gives HRNet/MSRA's ``get_affine_transform`` (a similarity using the scale width);
-    ``udp=True`` gives the unbiased UDP warp (``get_warp_matrix``), which maps the region to
-    ``(W-1, H-1)`` pixel intervals with the centre at ``((W-1)/2, (H-1)/2)``.
-    """
-    cx, cy = (float(v) for v in center)
-    sw, sh = (float(v) for v in scale)
-    w_out, h_out = output_size
-    theta = np.deg2rad(rot)
-    cos, sin = np.cos(theta), np.sin(theta)
-    if udp:
-        sx, sy = (w_out - 1.0) / sw, (h_out - 1.0) / sh
-        dx, dy = (w_out - 1.0) / 2.0, (h_out - 1.0) / 2.0
-    else:
-        sx = sy = w_out / sw
-        dx, dy = w_out / 2.0, h_out / 2.0
-    # dst = S @ R(-rot) @ (p - c) + d
-    a = np.array([[sx * cos, sx * sin], [-sy * sin, sy * cos]])
-    m = np.concatenate([a, (np.array([dx, dy]) - a @ np.array([cx, cy]))[:, None]], axis=1)
-    if inverse:
-        m = cv2.invertAffineTransform(m)
-    return m.astype(np.float64)
-
-
-def affine_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Apply a 2x3 affine ``matrix`` to points ``(..., 2)``."""
-    p = np.asarray(points, dtype=np.float64)
-    m = np.asarray(matrix, dtype=np.float64)
-    return p @ m[:, :2].T + m[:, 2]
-
-
-def warp_crop(
-    image: np.ndarray,
-    center: np.ndarray | Sequence[float],
-    scale: np.ndarray | Sequence[float],
-    output_size: tuple[int, int],
-    rot: float = 0.0,
-    *,
-    udp: bool = False,
-) -> np.ndarray:
-    """Cut the crop ``(H, W, C)`` for one person (bilinear, zero outside the image)."""
-    m = get_affine_matrix(center, scale, output_size, rot, udp=udp)
-    return cv2.warpAffine(
-        image, m, (int(output_size[0]), int(output_size[1])), flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-    )  # fmt: skip
 
 
 def normalize_crops(crops: np.ndarray) -> np.ndarray:

@@ -186,8 +186,9 @@ class BlazePoseBackend:
 class ViTPoseBackend:
     """A ViTPose(-pyramid) checkpoint through the top-down predictor.
 
-    ``predictor_kwargs`` go to :class:`~pyramidpose.inference.topdown.TopDownPredictor`
-    (``flip_test``, ``decode``, ``batch_size``, ``precision``...).
+    ``decode`` names the heatmap decoding (:data:`pyramidpose.codecs.heatmap.DECODE_METHODS`; default
+    the model's codec with DARK); ``predictor_kwargs`` go to
+    :class:`~pyramidpose.inference.topdown.TopDownPredictor` (``flip_test``, ``batch_size``, ``precision``...).
     """
 
     def __init__(
@@ -195,9 +196,11 @@ class ViTPoseBackend:
         weights: str | os.PathLike[str],
         device: str | None = None,
         dataset: int | str = 0,
+        decode: str | None = None,
         **predictor_kwargs,
     ) -> None:
         from pyramidpose import load_model
+        from pyramidpose.codecs.heatmap import HeatmapCodec
         from pyramidpose.inference.topdown import TopDownPredictor
 
         if device is None:
@@ -205,7 +208,8 @@ class ViTPoseBackend:
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model = load_model(weights, device=device, dataset=dataset)
-        self.predictor = TopDownPredictor(model, device=device, **predictor_kwargs)
+        codec = HeatmapCodec.from_config(model.config, method=decode)
+        self.predictor = TopDownPredictor(model, codec=codec, device=device, **predictor_kwargs)
         ks = self.predictor.keypoint_set
         self.keypoint_set = ks.name if ks is not None else "custom"
         self.name = f"vitpose:{os.path.basename(str(weights).rstrip('/'))}"

@@ -246,8 +246,8 @@ def apply_oks_nms(result: Any, predictor: Any, thr: float) -> Any:
     The OKS scale of a pose is the area of its crop (``w * h`` of the padded box grown to the model's
     aspect ratio), the sigmas those of the keypoint set. Kept rows stay in their original order.
     """
-    from pyramidpose.data.transforms import box_to_center_scale
     from pyramidpose.evaluation.nms import oks_nms
+    from pyramidpose.geometry.crops import box_to_center_scale
     from pyramidpose.skeletons import get_keypoint_set
 
     h_in, w_in = predictor.input_size

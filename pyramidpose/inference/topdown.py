@@ -20,15 +20,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from pyramidpose.codecs.heatmap import decode_heatmaps, flip_heatmaps_back, heatmap_to_image, is_udp
-from pyramidpose.data.transforms import box_to_center_scale, normalize_crops, warp_crop
+from pyramidpose.codecs.heatmap import HeatmapCodec
+from pyramidpose.data.transforms import normalize_crops
 from pyramidpose.errors import ConfigError, DataError
+from pyramidpose.geometry.crops import box_to_center_scale
 from pyramidpose.inference.results import PoseResult, rescore
 from pyramidpose.skeletons import KeypointSet, get_keypoint_set
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def clip_boxes(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,18 +78,20 @@ class _Pending:
 class TopDownPredictor:
     """Predict keypoints of people given their boxes.
 
+    This is the only code that turns crops into keypoints: ``pyramidpose predict``, the pipeline's
+    ViTPose backend and training validation (:mod:`pyramidpose.training.validation`) all call it.
+
     Args:
-        model: heatmap network in eval mode. Its ``config`` (if any) supplies ``input_size (H, W)``,
-            ``keypoint_set`` and ``num_keypoints``.
+        model: heatmap network in eval mode. Its ``config`` (if any) supplies the codec
+            (:meth:`HeatmapCodec.from_config`), ``keypoint_set`` and ``num_keypoints``.
+        codec: crop geometry, heatmap decoding and flip handling (default: the model config's codec
+            with DARK refinement; ``HeatmapCodec.from_config(cfg, method="msra")`` etc. for others).
+            Required when the model has no ``config``.
         device: where to run (default: the model's device). The model is moved there.
         flip_test: average with the un-flipped heatmaps of the mirrored crop.
-        decode: ``"dark_udp"`` (ViTPose, default), ``"udp"``, ``"dark"`` or ``"msra"``; UDP methods
-            also use UDP crops, the others MSRA crops and the 1-pixel flip shift.
         batch_size: crops per forward pass (a flip test doubles the pass).
-        precision: ``"fp32"`` or ``"bf16"`` (autocast).
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
         keypoint_set: layout name (default from the model config, else COCO when K = 17).
-        input_size: ``(H, W)`` override when the model has no config.
-        blur_kernel: DARK blur kernel size.
         padding: box padding (1.25).
     """
 
@@ -96,31 +99,28 @@ class TopDownPredictor:
         self,
         model: nn.Module,
         *,
+        codec: HeatmapCodec | None = None,
         device: str | torch.device | None = None,
         flip_test: bool = True,
-        decode: str = "dark_udp",
         batch_size: int = 32,
         precision: str = "fp32",
         keypoint_set: str | KeypointSet | None = None,
-        input_size: tuple[int, int] | None = None,
-        blur_kernel: int = 11,
         padding: float = 1.25,
     ) -> None:
         cfg = getattr(model, "config", None)
-        size = input_size or getattr(cfg, "input_size", None)
-        if size is None:
-            raise ConfigError("TopDownPredictor: the model has no config.input_size; pass input_size=(H, W)")
-        self.input_size = (int(size[0]), int(size[1]))  # (H, W)
-        self.udp = is_udp(decode)
-        self.decode = decode
+        if codec is None:
+            if getattr(cfg, "input_size", None) is None:
+                raise ConfigError("TopDownPredictor: the model has no config.input_size; pass codec=HeatmapCodec(...)")
+            codec = HeatmapCodec.from_config(cfg)
+        self.codec = codec
+        self.input_size = codec.input_size  # (H, W)
         if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+            raise ConfigError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
         self.precision = precision
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
         self.flip_test = bool(flip_test)
-        self.blur_kernel = int(blur_kernel)
         self.padding = float(padding)
 
         if isinstance(keypoint_set, KeypointSet):
@@ -145,11 +145,11 @@ class TopDownPredictor:
                 "keypoint_set= (see pyramidpose.skeletons) or flip_test=False"
             )
         self.keypoint_set = ks
-        codec = getattr(cfg, "codec", None)
-        if codec in ("udp", "msra") and (codec == "udp") != self.udp:
+        trained = getattr(cfg, "codec", None)
+        if trained in ("udp", "msra") and (trained == "udp") != codec.udp:
             warnings.warn(
-                f"model was trained with the {codec.upper()} codec but decode={decode!r} uses the "
-                f"{'UDP' if self.udp else 'MSRA'} geometry; keypoints will be slightly off",
+                f"model was trained with the {trained.upper()} codec but decoding uses the "
+                f"{'UDP' if codec.udp else 'MSRA'} geometry ({codec.method}); keypoints will be slightly off",
                 stacklevel=2,
             )
 
@@ -168,12 +168,13 @@ class TopDownPredictor:
         x = torch.as_tensor(batch).to(self.device, torch.float32)
         if self.flip_test:
             x = torch.cat([x, x.flip(-1)], dim=0)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        dtype = PRECISIONS[self.precision]
+        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             out = self.model(x)
         out = out.float()
         if self.flip_test:
             n = out.shape[0] // 2
-            back = flip_heatmaps_back(out[n:], self._flip_index, shift=not self.udp)
+            back = self.codec.flip_back(out[n:], self._flip_index)
             out = (out[:n] + back) * 0.5
         return out.cpu().numpy()
 
@@ -195,7 +196,7 @@ class TopDownPredictor:
         centers, scales = box_to_center_scale(clipped[keep], w_in / h_in, self.padding)
         crops = np.zeros((len(keep), h_in, w_in, 3), np.uint8)
         for i in range(len(keep)):
-            crops[i] = warp_crop(img, centers[i], scales[i], (w_in, h_in), udp=self.udp)
+            crops[i] = self.codec.crop(img, centers[i], scales[i])
         return _Pending(
             tag=tag, crops=crops, centers=centers, scales=scales, bboxes=clipped[keep],
             box_scores=s[keep], box_indices=keep, skipped=skipped, heatmaps=[None] * len(keep),
@@ -207,9 +208,8 @@ class TopDownPredictor:
             k = self.keypoint_set.num_keypoints if self.keypoint_set is not None else 0
             return PoseResult.empty(k, name, p.skipped)
         hm = np.stack(p.heatmaps)
-        coords, maxvals = decode_heatmaps(hm, self.decode, self.blur_kernel)
-        hm_size = (hm.shape[-1], hm.shape[-2])
-        kps = heatmap_to_image(coords, p.centers, p.scales, hm_size, udp=self.udp)
+        coords, maxvals = self.codec.decode(hm)
+        kps = self.codec.to_image(coords, p.centers, p.scales, hm.shape[-2:])
         return PoseResult(
             keypoints=kps.astype(np.float32),
             keypoint_scores=maxvals.astype(np.float32),
