@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pyramidpose.codecs import HeatmapCodec
 from pyramidpose.data.coco import CocoKeypointDataset, ResumableDistributedSampler
 from pyramidpose.errors import DataError
 
@@ -52,7 +53,7 @@ def tiny_coco(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_filters_and_skip_counts(tiny_coco: tuple[Path, Path]) -> None:
     ann, images = tiny_coco
-    ds = CocoKeypointDataset(ann, images, input_size=(64, 48))
+    ds = CocoKeypointDataset(ann, images, codec=HeatmapCodec((64, 48)))
     assert [i.ann_id for i in ds.instances] == [1, 2]
     assert ds.skipped["keypoints outside the image"] == 1
     assert sum(ds.skipped.values()) == 2  # outside + wrong keypoint count
@@ -65,7 +66,7 @@ def test_filters_and_skip_counts(tiny_coco: tuple[Path, Path]) -> None:
 
 def test_augmentation_depends_only_on_the_item_seed(tiny_coco: tuple[Path, Path]) -> None:
     ann, images = tiny_coco
-    ds = CocoKeypointDataset(ann, images, input_size=(64, 48))
+    ds = CocoKeypointDataset(ann, images, codec=HeatmapCodec((64, 48)))
     a, b = ds[(0, (1, 2, 3))], ds[(0, (1, 2, 3))]
     assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["target"], b["target"])
     others = [ds[(0, (1, 2, p))]["image"] for p in range(4, 9)]
@@ -125,23 +126,32 @@ def test_bad_samples_are_reported_at_the_end_of_the_epoch(tiny_coco: tuple[Path,
 
 
 def test_decoding_ground_truth_heatmaps_gives_near_perfect_ap(coco_mini: Path) -> None:
-    from pyramidpose.codecs.heatmap import image_to_input
+    from pyramidpose.inference.results import rescore
     from pyramidpose.training.config import load_config
-    from pyramidpose.training.engine import coco_ap, heatmaps_to_results, make_dataset
+    from pyramidpose.training.engine import make_dataset
+    from pyramidpose.training.validation import coco_ap
 
     for codec in ("udp", "msra"):
         cfg = load_config(None, [f"data.root={coco_mini}", "model.input_size=[256,192]", f"data.codec={codec}"])
         ds = make_dataset(cfg, False)
         gt = {a["id"]: a for a in json.loads(ds.ann_file.read_text())["annotations"]}
+        assert ds.codec.udp == (codec == "udp") and ds.codec.input_size == (256, 192)
         hms, cs, ss = [], [], []
         for inst in ds.instances:
             c, s = ds._center_scale(inst)
             kp = np.asarray(gt[inst.ann_id]["keypoints"], float).reshape(-1, 3)
-            hm, _ = ds.encode(image_to_input(kp[:, :2], c, s, (192, 256), udp=ds.udp), kp[:, 2])
+            hm, _ = ds.codec.encode(ds.codec.image_to_input(kp[:, :2], c, s), kp[:, 2])
             hms.append(hm)
             cs.append(c)
             ss.append(s)
-        res = heatmaps_to_results(np.stack(hms), np.stack(cs), np.stack(ss), ds.instances, udp=ds.udp)
+        coords, maxvals = ds.codec.decode(np.stack(hms))
+        pts = ds.codec.to_image(coords, np.stack(cs), np.stack(ss))
+        scores = rescore(np.ones(len(pts)), maxvals)
+        res = [
+            {"image_id": inst.image_id, "category_id": 1, "score": float(sc),
+             "keypoints": np.concatenate([p, m[:, None]], 1).ravel().tolist()}
+            for inst, p, m, sc in zip(ds.instances, pts, maxvals, scores)
+        ]  # fmt: skip
         assert coco_ap(ds.ann_file, res)["AP"] > 0.97, codec
 
 

@@ -9,7 +9,8 @@ from _training_utils import tiny_config
 
 from pyramidpose import load_model
 from pyramidpose.evaluation.pck import pck_from_results
-from pyramidpose.training.engine import build_model, make_dataset, predict_instances, train
+from pyramidpose.training.engine import build_model, make_dataset, train
+from pyramidpose.training.validation import predict_instances
 
 
 def test_tiny_model_overfits_eight_persons(coco_mini: Path, tmp_path: Path) -> None:

@@ -128,7 +128,8 @@ def default_evaluate(cfg: Any, run_dir: Path, train_summary: dict[str, Any]) -> 
     from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
     from pyramidpose.evaluation.pck import pck_from_results
     from pyramidpose.models.checkpoints import load_model
-    from pyramidpose.training.engine import check_data_paths, make_dataset, predict_instances
+    from pyramidpose.training.engine import check_data_paths, make_dataset
+    from pyramidpose.training.validation import predict_instances
     from pyramidpose.utils.io import write_json_atomic
 
     if not cfg.data.val_ann:
@@ -140,7 +141,6 @@ def default_evaluate(cfg: Any, run_dir: Path, train_summary: dict[str, Any]) -> 
     val_ds = make_dataset(cfg, False, paths)
     results, _bad = predict_instances(
         model, val_ds, cfg.eval.batch_size, cfg.eval.flip_test, device, cfg.train.amp,
-        num_workers=min(cfg.data.num_workers, 2),
     )
     write_json_atomic(run_dir / "val_results.json", results)
     kset = val_ds.kpt_set

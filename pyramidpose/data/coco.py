@@ -27,11 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from pyramidpose.codecs.heatmap import HeatmapCodec
+from pyramidpose.data.boxes import load_box_file, mmpose_gt_box
+from pyramidpose.data.images import read_image
+from pyramidpose.data.transforms import flip_keypoints, half_body_box, normalize_crops, random_scale_rotation
 from pyramidpose.errors import DataError
+from pyramidpose.geometry.crops import box_to_center_scale
 from pyramidpose.skeletons import KeypointSet, get_keypoint_set
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 @dataclass
@@ -65,20 +67,6 @@ def _image_table(coco: dict[str, Any], path: Path) -> dict[int, dict[str, Any]]:
     if not isinstance(coco, dict) or "images" not in coco:
         raise DataError(f"{path} is not a COCO annotation file (no 'images' list)")
     return {int(im["id"]): im for im in coco["images"]}
-
-
-def _clip_box(bbox: Any, width: float, height: float) -> np.ndarray | None:
-    """mmpose's sanitising of a COCO box: clip to the image; None when empty."""
-    try:
-        x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        return None
-    x1, y1 = max(0.0, x), max(0.0, y)
-    x2 = min(width - 1, x1 + max(0.0, w - 1)) if width > 0 else x + w
-    y2 = min(height - 1, y1 + max(0.0, h - 1)) if height > 0 else y + h
-    if not (math.isfinite(x1 + y1 + x2 + y2)) or x2 <= x1 or y2 <= y1:
-        return None
-    return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float32)
 
 
 def load_gt_instances(
@@ -118,7 +106,7 @@ def load_gt_instances(
         ):
             skipped["keypoints outside the image"] += 1
             continue
-        box = _clip_box(ann.get("bbox", ()), w, h)
+        box = mmpose_gt_box(ann.get("bbox", ()), w, h)
         if box is None:
             skipped["empty or malformed box"] += 1
             continue
@@ -137,28 +125,20 @@ def load_gt_instances(
 def load_detection_instances(
     det_file: Path, ann_file: Path, image_dir: Path, score_thr: float = 0.0
 ) -> tuple[list[Instance], Counter[str]]:
-    """Person boxes (category 1) of a COCO detection-results file, for images of ``ann_file``."""
-    dets = read_json(det_file, "detection results file")
-    if not isinstance(dets, list):
-        raise DataError(f"{det_file}: a COCO detection-results file is a JSON list of detections")
+    """Person boxes of a COCO detection-results file (read by :func:`~pyramidpose.data.boxes.load_box_file`,
+    scores ``>= score_thr``) for the images of ``ann_file``, in image-table order. Boxes are used as
+    they are (MMPose does not sanitise detections); the predictor clips them to the image."""
     images = _image_table(read_json(ann_file, "annotation file"), ann_file)
+    boxes = load_box_file(det_file, det_thr=score_thr, images=images)
     skipped: Counter[str] = Counter()
+    for iid in boxes.boxes:
+        if iid not in images:
+            skipped["detection of an unknown image"] += len(boxes.boxes[iid])
     out = []
-    for d in dets:
-        if not isinstance(d, dict) or int(d.get("category_id", 1)) != 1:
-            continue
-        score = float(d.get("score", 1.0))
-        if score < score_thr:
-            continue
-        im = images.get(int(d.get("image_id", -1)))
-        if im is None:
-            skipped["detection of an unknown image"] += 1
-            continue
-        box = _clip_box(d.get("bbox", ()), float(im.get("width", 0)), float(im.get("height", 0)))
-        if box is None:
-            skipped["empty or malformed box"] += 1
-            continue
-        out.append(Instance(int(im["id"]), str(image_dir / im["file_name"]), box, None, score))
+    for iid, im in images.items():
+        b, s = boxes.get(iid)
+        path = str(image_dir / im["file_name"])
+        out.extend(Instance(int(iid), path, box, None, float(score)) for box, score in zip(b, s))
     return out, skipped
 
 
@@ -251,20 +231,6 @@ def _rng_for(item_seed: Any) -> np.random.Generator:
     return np.random.default_rng([int(v) for v in item_seed])
 
 
-def _read_image(path: str) -> np.ndarray:
-    """RGB uint8 image; raises :class:`DataError` when the file is missing or cannot be decoded."""
-    try:
-        from pyramidpose.data.images import read_image
-    except ImportError:  # pragma: no cover - fallback while the images module is absent
-        import cv2
-
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:
-            raise DataError(f"cannot read image {path}") from None
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return read_image(path)
-
-
 def _color_jitter(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Random brightness, contrast and saturation in ``[1 - strength, 1 + strength]`` (float32 in 0..255)."""
     x = img.astype(np.float32)
@@ -284,18 +250,18 @@ class CocoKeypointDataset:
         ann_file: COCO keypoint annotation JSON.
         image_dir: directory of the images named in ``ann_file``.
         keypoint_set: layout name or :class:`KeypointSet` (K, flip pairs, upper body).
-        input_size: network input ``(H, W)``.
+        codec: the model's :class:`~pyramidpose.codecs.heatmap.HeatmapCodec` (input and heatmap size,
+            sigma, UDP or MSRA crops and targets); default ViTPose's 256x192 UDP codec.
         train: augment and produce targets (``True``) or produce plain crops for validation.
         detections: COCO detection-results JSON for validation boxes (``None``: ground-truth boxes).
-        codec: ``"udp"`` or ``"msra"`` (crop convention and target encoding).
-        sigma, padding, flip_prob, half_body_prob, half_body_min_keypoints, scale_factor,
+        padding, flip_prob, half_body_prob, half_body_min_keypoints, scale_factor,
         rot_factor, rot_prob, color_jitter: augmentation, see :class:`~pyramidpose.training.config.DataConfig`.
         max_instances: keep only the first N persons.
         cache_images: keep decoded images in memory (each worker process keeps its own copies).
 
     ``dataset[i]`` or ``dataset[(i, seed_triple)]`` returns a dict with ``image`` (float32 [3, H, W],
     ImageNet-normalised), ``index``, ``valid`` and ``error`` and, for training, ``target``
-    ([K, H/4, W/4]) and ``target_weight`` ([K]); for validation ``center``, ``scale`` (pixels) and
+    (``[K, *codec.heatmap_size]``) and ``target_weight`` ([K]); for validation ``center``, ``scale`` (pixels) and
     ``score``.
     """
 
@@ -304,12 +270,10 @@ class CocoKeypointDataset:
         ann_file: str | Path,
         image_dir: str | Path,
         keypoint_set: str | KeypointSet = "coco",
-        input_size: tuple[int, int] = (256, 192),
+        codec: HeatmapCodec | None = None,
         train: bool = True,
         detections: str | Path | None = None,
         det_score_thr: float = 0.0,
-        codec: str = "udp",
-        sigma: float = 2.0,
         padding: float = 1.25,
         flip_prob: float = 0.5,
         half_body_prob: float = 0.3,
@@ -326,12 +290,9 @@ class CocoKeypointDataset:
         self.image_dir = Path(image_dir)
         if not self.image_dir.is_dir():
             raise DataError(f"image directory not found: {self.image_dir}")
-        self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.heatmap_size = (self.input_size[0] // 4, self.input_size[1] // 4)
+        self.codec = codec if codec is not None else HeatmapCodec()
+        self.input_size = self.codec.input_size  # (H, W)
         self.train = train
-        self.udp = codec == "udp"
-        self.codec_name = codec
-        self.sigma = sigma
         self.padding = padding
         self.flip_prob = flip_prob
         self.half_body_prob = half_body_prob
@@ -358,22 +319,13 @@ class CocoKeypointDataset:
     def __len__(self) -> int:
         return len(self.instances)
 
-    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Target heatmaps [K, H/4, W/4] and weights [K] of keypoints given in input-crop pixels."""
-        from pyramidpose.codecs.heatmap import encode_msra, encode_udp
-
-        h, w = self.input_size
-        hh, hw = self.heatmap_size
-        enc = encode_udp if self.udp else encode_msra
-        return enc(keypoints, visible, (w, h), (hw, hh), self.sigma)
-
     def __getitem__(self, item: int | tuple[int, Any]) -> dict[str, Any]:
         index, seed = item if isinstance(item, tuple) else (int(item), None)
         inst = self.instances[index]
         try:
             img = self._cache.get(inst.image_path) if self.cache_images else None
             if img is None:
-                img = _read_image(inst.image_path)
+                img = read_image(inst.image_path)
                 if self.cache_images:
                     self._cache[inst.image_path] = img
         except Exception as exc:  # noqa: BLE001 - any unreadable image is skipped, never fatal
@@ -392,7 +344,7 @@ class CocoKeypointDataset:
             "error": error,
         }
         if self.train:
-            out["target"] = np.zeros((k, *self.heatmap_size), np.float32)
+            out["target"] = np.zeros((k, *self.codec.heatmap_size), np.float32)
             out["target_weight"] = np.zeros((k,), np.float32)
         else:
             c, s = self._center_scale(inst)
@@ -400,26 +352,14 @@ class CocoKeypointDataset:
         return out
 
     def _center_scale(self, inst: Instance) -> tuple[np.ndarray, np.ndarray]:
-        from pyramidpose.data.transforms import box_to_center_scale
-
         return box_to_center_scale(inst.bbox, self.aspect_ratio, self.padding)
 
     def _to_tensor(self, crop: np.ndarray) -> np.ndarray:
-        from pyramidpose.data.transforms import normalize_crops
-
         return normalize_crops(crop.astype(np.float32) if crop.dtype != np.uint8 else crop)[0]
 
     def _train_sample(
         self, index: int, inst: Instance, img: np.ndarray, rng: np.random.Generator
     ) -> dict[str, Any]:
-        from pyramidpose.data.transforms import (
-            affine_points,
-            flip_keypoints,
-            get_affine_matrix,
-            half_body_box,
-            random_scale_rotation,
-        )
-
         assert inst.keypoints is not None
         kp = inst.keypoints[:, :2].astype(np.float64)
         vis = inst.keypoints[:, 2] > 0
@@ -438,18 +378,12 @@ class CocoKeypointDataset:
         # 3. random scale and rotation
         s, rot = random_scale_rotation(rng, self.scale_factor, self.rot_factor, self.rot_prob)
         scale = np.asarray(scale) * s
-        # 4. affine crop (UDP or MSRA)
-        h, w = self.input_size
-        m = get_affine_matrix(center, scale, (w, h), rot, udp=self.udp)
-        import cv2
-
-        crop = cv2.warpAffine(
-            np.ascontiguousarray(img), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-        )
+        # 4. affine crop (UDP or MSRA) and targets
+        crop = self.codec.crop(img, center, scale, rot)
         if self.color_jitter > 0:
             crop = _color_jitter(crop, self.color_jitter, rng)
-        kp_in = affine_points(kp, m)
-        target, weight = self.encode(kp_in, vis.astype(np.float32))
+        kp_in = self.codec.image_to_input(kp, center, scale, rot)
+        target, weight = self.codec.encode(kp_in, vis.astype(np.float32))
         return {
             "image": self._to_tensor(crop),
             "target": np.asarray(target, np.float32),
@@ -460,11 +394,8 @@ class CocoKeypointDataset:
         }
 
     def _val_sample(self, index: int, inst: Instance, img: np.ndarray) -> dict[str, Any]:
-        from pyramidpose.data.transforms import warp_crop
-
         center, scale = self._center_scale(inst)
-        h, w = self.input_size
-        crop = warp_crop(img, center, scale, (w, h), 0.0, udp=self.udp)
+        crop = self.codec.crop(img, center, scale)
         return {
             "image": self._to_tensor(crop),
             "index": index,

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from pyramidpose.codecs.heatmap import HeatmapCodec
 from pyramidpose.data.coco import CocoKeypointDataset, ResumableDistributedSampler
 from pyramidpose.errors import CheckpointError, ConfigError, DataError
 from pyramidpose.training.checkpoint import (
@@ -55,6 +56,7 @@ from pyramidpose.training.distributed import (
 )
 from pyramidpose.training.losses import KeypointMSELoss
 from pyramidpose.training.optim import LRSchedule, ModelEMA, build_optimizer
+from pyramidpose.training.validation import validate
 from pyramidpose.utils.io import atomic_path, write_text_atomic
 
 #: Test hook: ``PYRAMIDPOSE_DEBUG_KILL_AT_STEP=N`` makes the process SIGKILL itself right after
@@ -155,10 +157,8 @@ def make_dataset(cfg: Config, train: bool, paths: dict[str, Path | None] | None 
     """The training (augmented, with targets) or validation dataset of ``cfg``."""
     paths = paths or check_data_paths(cfg)
     d = cfg.data
-    common = dict(
-        keypoint_set=d.keypoint_set, input_size=tuple(cfg.model.input_size), codec=d.codec, sigma=d.sigma,
-        padding=d.padding,
-    )  # fmt: skip
+    codec = HeatmapCodec(input_size=tuple(cfg.model.input_size), sigma=d.sigma, udp=d.codec == "udp")
+    common = dict(keypoint_set=d.keypoint_set, codec=codec, padding=d.padding)
     if train:
         return CocoKeypointDataset(
             paths["data.train_ann"], paths["data.train_images"], train=True,
@@ -212,130 +212,6 @@ def autocast_context(device: torch.device, amp: str) -> contextlib.AbstractConte
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
-
-
-# --------------------------------------------------------------------------------------------------
-# Prediction and validation
-# --------------------------------------------------------------------------------------------------
-
-
-def heatmaps_to_results(
-    heatmaps: np.ndarray, centers: np.ndarray, scales: np.ndarray, instances: list[Any], udp: bool = True
-) -> list[dict[str, Any]]:
-    """Decode heatmaps [N, K, h, w] of crops (pixel ``centers``/``scales``) into COCO results.
-
-    DARK-UDP for the UDP codec, MSRA's quarter offset otherwise. The score is the box score times the
-    mean of the keypoint maxima above 0.2 (mmpose's rescoring).
-    """
-    from pyramidpose.codecs.heatmap import decode_heatmaps, heatmap_to_image
-
-    hh, hw = heatmaps.shape[-2:]
-    coords, maxvals = decode_heatmaps(heatmaps, method="dark_udp" if udp else "msra")
-    pts = heatmap_to_image(coords, centers, scales, (hw, hh), udp=udp)
-    out = []
-    for j, inst in enumerate(instances):
-        mv = maxvals[j]
-        good = mv > 0.2
-        kscore = float(mv[good].mean()) if good.any() else 0.0
-        kp = np.concatenate([pts[j], mv[:, None]], axis=1)
-        out.append(
-            {
-                "image_id": inst.image_id,
-                "category_id": 1,
-                "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
-                "score": kscore * float(inst.score),
-            }
-        )
-    return out
-
-
-@torch.no_grad()
-def predict_instances(
-    model: nn.Module,
-    dataset: CocoKeypointDataset,
-    batch_size: int = 32,
-    flip_test: bool = True,
-    device: torch.device | str = "cpu",
-    amp: str = "none",
-    indices: list[int] | None = None,
-    num_workers: int = 0,
-    progress: bool = False,
-) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """COCO keypoint results for the persons of a validation ``dataset`` (or its ``indices``).
-
-    Crops are run through the model (and mirrored, with ``flip_test``), heatmaps are decoded with
-    DARK-UDP (``udp`` codec) or MSRA's quarter offset (``msra``) and mapped back to the image. The
-    score is the box score times the mean of the keypoint maxima above 0.2 (mmpose's rescoring).
-    Returns the results and the counts of unreadable images.
-    """
-    from tqdm import tqdm
-
-    from pyramidpose.codecs.heatmap import flip_heatmaps_back
-
-    device = torch.device(device)
-    model.eval()
-    _fork_safe_opencv(num_workers)
-    idx = list(range(len(dataset))) if indices is None else list(indices)
-    loader = DataLoader(
-        torch.utils.data.Subset(dataset, idx), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-        collate_fn=collate, worker_init_fn=_worker_init if num_workers else None,
-        generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
-    flip_index = dataset.kpt_set.flip_index()
-    results: list[dict[str, Any]] = []
-    bad: Counter[str] = Counter()
-    for batch in tqdm(loader, desc="validate", disable=not progress, leave=False):
-        img = batch["image"].to(device)
-        with autocast_context(device, amp):
-            hm = model(img).float()
-            if flip_test:
-                hm_f = model(img.flip(-1)).float()
-                hm = 0.5 * (hm + flip_heatmaps_back(hm_f, flip_index, shift=not dataset.udp))
-        valid = batch["valid"].tolist()
-        for j, ok in enumerate(valid):
-            if not ok:
-                bad[batch["error"][j]] += 1
-        keep = [j for j, ok in enumerate(valid) if ok]
-        if keep:
-            results += heatmaps_to_results(
-                hm.cpu().numpy()[keep], batch["center"].numpy()[keep], batch["scale"].numpy()[keep],
-                [dataset.instances[int(batch["index"][j])] for j in keep], udp=dataset.udp,
-            )  # fmt: skip
-    return results, bad
-
-
-def coco_ap(ann_file: Path, results: list[dict[str, Any]], sigmas: Any = None) -> dict[str, float]:
-    """COCO keypoint AP/AR of ``results`` against ``ann_file`` (0 when there are no results)."""
-    if not results:
-        return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR": 0.0}
-    from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
-
-    stats = coco_keypoint_eval(str(ann_file), results, sigmas=sigmas)
-    return {k: float(v) for k, v in dict(stats).items() if isinstance(v, (int, float))}
-
-
-def validate(
-    model: nn.Module, dataset: CocoKeypointDataset, cfg: Config, info: DistInfo, progress: bool = False
-) -> dict[str, float] | None:
-    """Predict on this rank's share of ``dataset``, gather on rank 0 and compute COCO AP there.
-
-    Returns the metrics on rank 0 and ``None`` on the other ranks.
-    """
-    mine = list(range(info.rank, len(dataset), info.world_size))
-    results, bad = predict_instances(
-        unwrap(model), dataset, cfg.eval.batch_size, cfg.eval.flip_test, info.device, cfg.train.amp,
-        indices=mine, num_workers=min(cfg.data.num_workers, 2), progress=progress,
-    )  # fmt: skip
-    gathered = all_gather_objects((results, dict(bad)), info)
-    if not info.is_main:
-        return None
-    all_results = [r for part, _ in gathered for r in part]
-    skipped = sum(sum(b.values()) for _, b in gathered)
-    kset = dataset.kpt_set
-    metrics = coco_ap(dataset.ann_file, all_results, kset.sigmas_array() if kset.sigmas is not None else None)
-    metrics["num_predictions"] = float(len(all_results))
-    metrics["skipped"] = float(skipped)
-    return metrics
 
 
 # --------------------------------------------------------------------------------------------------
