@@ -36,7 +36,7 @@ def mediapipe_baseline(gt, split: str) -> tuple[list[dict], int]:
     import mediapipe as mp
 
     from pyramidpose.data.images import read_image
-    from pyramidpose.inference.blazepose import BLAZEPOSE_TO_COCO
+    from pyramidpose.inference.backends.blazepose import BLAZEPOSE_TO_COCO
 
     rows, found = [], 0
     with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
@@ -66,7 +66,7 @@ def mediapipe_baseline(gt, split: str) -> tuple[list[dict], int]:
 
 def ours(gt, split: str, preset: str) -> list[dict]:
     from pyramidpose.data.images import read_image
-    from pyramidpose.inference.backends import BlazePoseBackend
+    from pyramidpose.inference.backends.blazepose import BlazePoseBackend
 
     backend = BlazePoseBackend(preset)
     rows = []

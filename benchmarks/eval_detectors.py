@@ -33,7 +33,7 @@ def main() -> None:
     from pycocotools.cocoeval import COCOeval
 
     from pyramidpose.data.images import read_image
-    from pyramidpose.inference.detectors import make_detector
+    from pyramidpose.inference.backends import load_detector
     from pyramidpose.utils.io import write_json_atomic
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -43,12 +43,12 @@ def main() -> None:
     print(f"coco-mini val: {len(ids)} images, {n_people} person boxes (non-crowd)")
     print(f"{'detector':12s} {'AP':>6s} {'AP50':>6s} {'AP75':>6s} {'AR@100':>7s} {'boxes':>6s} {'seconds':>8s}")
     for name in args.detectors:
-        det = make_detector(name)
+        det = load_detector(name)
         rows = []
         t0 = time.perf_counter()
         for img_id in ids:
             info = gt.loadImgs(img_id)[0]
-            boxes, scores = det(read_image(args.coco / "val2017" / info["file_name"]))
+            boxes, scores = det.detect(read_image(args.coco / "val2017" / info["file_name"]))
             rows += [
                 {"image_id": img_id, "category_id": 1, "bbox": [round(float(v), 2) for v in b], "score": float(s)}
                 for b, s in zip(boxes, scores)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pyramidpose.errors import MissingDependencyError
-from pyramidpose.inference import blazepose as bp
+from pyramidpose.inference.backends import blazepose as bp
 from pyramidpose.skeletons import BLAZEPOSE, COCO
 
 SAMPLES = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / "samples"
@@ -176,18 +176,16 @@ def test_absent_model_variant_is_a_clear_error():
 
 def test_detector_guided_backend_uses_mediapipes_crop_or_demotes_unseen_people():
     pytest.importorskip("ai_edge_litert")
-    from pyramidpose.inference.backends import BlazePoseBackend
-
-    plain = BlazePoseBackend("fast")
-    guided = BlazePoseBackend("fast", detector_guided=True, undetected_factor=0.5)
-    from pyramidpose.inference.detectors import BlazePoseDetector
+    plain = bp.BlazePoseBackend("fast")
+    guided = bp.BlazePoseBackend("fast", detector_guided=True, undetected_factor=0.5)
 
     image = _image()
-    person, _ = BlazePoseDetector()(image)  # the motorcyclist (tiles find him)
-    assert len(person) and guided._guided(image, person[0]) is not None
+    person, _ = bp.BlazePoseDetector().detect(image)  # the motorcyclist (tiles find him)
+    found = guided.guided(image, person[0])
+    assert len(person) and isinstance(found, bp.Landmarks) and found.xy.shape == (bp.NUM_LANDMARKS, 2)
     blank = np.full((300, 300, 3), 120, np.uint8)
     box = np.array([[50, 50, 150, 200]], float)
-    assert guided._guided(blank, box[0]) is None
+    assert guided.guided(blank, box[0]) is None
     a, b = plain.predict(blank, box), guided.predict(blank, box)
     assert np.allclose(a.keypoints, b.keypoints)
     assert b.scores[0] == pytest.approx(0.5 * a.scores[0], rel=1e-5)

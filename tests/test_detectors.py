@@ -1,15 +1,17 @@
-"""Person detectors: SSD anchors, NMS, results-file loader, plug-ins and the embedded detectors."""
+"""Person detectors: SSD anchors, NMS, plug-ins and the embedded detectors (loaded by name)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pyramidpose.errors import DataError
-from pyramidpose.inference import detectors as det
+from pyramidpose.errors import ConfigError, DataError
+from pyramidpose.geometry.boxes import box_nms, iou_xywh
+from pyramidpose.inference.backends import blazepose as bp
+from pyramidpose.inference.backends import load_detector
+from pyramidpose.inference.backends.hog import HogDetector
 
 SAMPLES = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / "samples"
 
@@ -23,11 +25,11 @@ def _image(name: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def blaze():
     pytest.importorskip("ai_edge_litert")
-    return det.BlazePoseDetector()
+    return load_detector("blazepose")
 
 
 def test_ssd_anchor_layout_matches_the_model():
-    a = det.ssd_anchors(224)
+    a = bp.ssd_anchors(224)
     assert a.shape == (28 * 28 * 2 + 14 * 14 * 2 + 7 * 7 * 6, 2) == (2254, 2)
     assert (a > 0).all() and (a < 1).all()
     # the first two anchors share the first 8-pixel cell's centre
@@ -36,11 +38,11 @@ def test_ssd_anchor_layout_matches_the_model():
 
 def test_iou_and_nms():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 5, 5]], float)
-    iou = det.iou_xywh(boxes, boxes)
+    iou = iou_xywh(boxes, boxes)
     assert np.allclose(np.diag(iou), 1.0)
     assert iou[0, 1] == pytest.approx(81 / 119)
     assert iou[0, 2] == 0.0
-    keep = det.nms(boxes, np.array([0.5, 0.9, 0.3]), 0.5)
+    keep = box_nms(boxes, np.array([0.5, 0.9, 0.3]), 0.5)
     assert keep.tolist() == [1, 2]
 
 
@@ -48,68 +50,26 @@ def test_weighted_nms_averages_a_cluster():
     boxes = np.array([[0, 0, 10, 10], [2, 0, 10, 10], [100, 100, 10, 10]], float)
     pts = np.zeros((3, 4, 2))
     pts[1] += 2.0
-    b, p, s = det.weighted_nms(boxes, pts, np.array([0.6, 0.6, 0.9]), 0.3)
+    b, p, s = bp.weighted_nms(boxes, pts, np.array([0.6, 0.6, 0.9]), 0.3)
     assert len(b) == 2
     assert s.tolist() == [0.9, 0.6]
     assert b[1] == pytest.approx([1, 0, 10, 10])
     assert p[1] == pytest.approx(np.ones((4, 2)))
 
 
-def test_coco_detections_loader(tmp_path):
-    rows = [
-        {"image_id": 139, "category_id": 1, "bbox": [1, 2, 30, 40], "score": 0.9},
-        {"image_id": 139, "category_id": 3, "bbox": [5, 5, 5, 5], "score": 0.99},  # a car
-        {"image_id": 139, "category_id": 1, "bbox": [0, 0, 3, 3], "score": 0.01},
-        {"image_id": 7, "category_id": 1, "bbox": [0, 0, 10, 0], "score": 0.8},  # zero height
-    ]
-    f = tmp_path / "dets.json"
-    f.write_text(json.dumps(rows))
-    d = det.CocoDetections(f, min_score=0.05)
-    boxes, scores = d.get(139)
-    assert boxes.tolist() == [[1, 2, 30, 40]] and scores.tolist() == [0.9]
-    assert np.array_equal(d.get("000000000139.jpg")[0], boxes)  # by COCO file name
-    assert len(d.get(7)[0]) == 0 and len(d.get(12345)[0]) == 0
-
-
-def test_coco_detections_loader_reads_gt_annotations_without_crowds(tmp_path):
-    gt = {
-        "images": [{"id": 1}],
-        "annotations": [
-            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 9], "iscrowd": 0},
-            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 50, 50], "iscrowd": 1},
-        ],
-    }
-    f = tmp_path / "gt.json"
-    f.write_text(json.dumps(gt))
-    boxes, scores = det.CocoDetections(f).get(1)
-    assert boxes.tolist() == [[0, 0, 5, 9]] and scores.tolist() == [1.0]
-
-
-@pytest.mark.parametrize(
-    "content,match",
-    [("{not json", "cannot read"), ('{"a": 1}', "expected a JSON list"), ('[{"bbox": [1, 2]}]', "not a COCO")],
-)
-def test_coco_detections_loader_rejects_bad_files(tmp_path, content, match):
-    f = tmp_path / "bad.json"
-    f.write_text(content)
-    with pytest.raises(DataError, match=match):
-        det.CocoDetections(f)
-    with pytest.raises(DataError, match="not found"):
-        det.CocoDetections(tmp_path / "missing.json")
-
-
 def test_plugin_detector_output_is_validated():
-    wrapped = det.as_detector(lambda im: ([[0, 0, 5, 5], [1, 1, 0, 3], [np.nan, 0, 1, 1]], [0.9, 0.8, 0.7]))
-    boxes, scores = wrapped(np.zeros((10, 10, 3), np.uint8))
+    wrapped = load_detector(lambda im: ([[0, 0, 5, 5], [1, 1, 0, 3], [np.nan, 0, 1, 1]], [0.9, 0.8, 0.7]))
+    boxes, scores = wrapped.detect(np.zeros((10, 10, 3), np.uint8))
     assert boxes.tolist() == [[0, 0, 5, 5]] and scores.tolist() == [0.9]
-    bad = det.as_detector(lambda im: ([[0, 0, 5, 5]], [0.9, 0.1]))
+    bad = load_detector(lambda im: ([[0, 0, 5, 5]], [0.9, 0.1]))
     with pytest.raises(DataError, match="1 boxes but 2 scores"):
-        bad(np.zeros((10, 10, 3), np.uint8))
+        bad.detect(np.zeros((10, 10, 3), np.uint8))
+    assert load_detector(wrapped) is wrapped  # a detector object is used as it is
 
 
 def test_blazepose_detector_finds_people_and_nothing_in_a_blank_image(blaze):
     image = _image("000000165518.jpg")
-    boxes, scores = blaze(image)
+    boxes, scores = blaze.detect(image)
     h, w = image.shape[:2]
     assert len(boxes) >= 1
     assert (boxes[:, 0] >= 0).all() and (boxes[:, 0] + boxes[:, 2] <= w + 1e-6).all()
@@ -118,7 +78,7 @@ def test_blazepose_detector_finds_people_and_nothing_in_a_blank_image(blaze):
     # the motorcyclist stands in the middle of the photo
     cx = boxes[0, 0] + boxes[0, 2] / 2
     assert 0.3 * w < cx < 0.7 * w
-    b0, s0 = blaze(np.full((300, 400, 3), 127, np.uint8))
+    b0, s0 = blaze.detect(np.full((300, 400, 3), 127, np.uint8))
     assert b0.shape == (0, 4) and s0.shape == (0,)
 
 
@@ -127,22 +87,23 @@ def test_very_large_images_are_downscaled_and_boxes_mapped_back(blaze):
 
     image = _image("000000165518.jpg")
     big = cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)  # 2448 px > max_side
-    small_boxes, _ = blaze(image)
-    big_boxes, _ = blaze(big)
+    small_boxes, _ = blaze.detect(image)
+    big_boxes, _ = blaze.detect(big)
     assert len(big_boxes) >= 1
-    iou = det.iou_xywh(big_boxes[:1] / 4.0, small_boxes[:1])[0, 0]
+    iou = iou_xywh(big_boxes[:1] / 4.0, small_boxes[:1])[0, 0]
     assert iou > 0.6
 
 
 def test_hog_detector_runs_and_returns_consistent_arrays():
     pytest.importorskip("cv2")
-    hog = det.HogDetector()
-    boxes, scores = hog(_image("000000434204.jpg"))
+    hog = load_detector("hog")
+    assert isinstance(hog, HogDetector)
+    boxes, scores = hog.detect(_image("000000434204.jpg"))
     assert boxes.ndim == 2 and boxes.shape[1] == 4 and len(boxes) == len(scores)
-    empty = hog(np.zeros((8, 8, 3), np.uint8))
+    empty = hog.detect(np.zeros((8, 8, 3), np.uint8))
     assert len(empty[0]) == 0
 
 
 def test_unknown_detector_name():
-    with pytest.raises(DataError, match="unknown detector"):
-        det.make_detector("yolo")
+    with pytest.raises(ConfigError, match="unknown detector"):
+        load_detector("yolo")

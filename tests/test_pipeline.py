@@ -62,7 +62,7 @@ def test_clip_jsonl_has_one_complete_record_per_frame(clip_run):
 def test_clip_people_keep_their_track_ids(clip_run):
     out, _ = clip_run
     recs = _records(out / "street_5frames.jsonl")
-    from pyramidpose.inference.detectors import iou_xywh
+    from pyramidpose.geometry.boxes import iou_xywh
 
     continued = 0
     for prev, cur in zip(recs, recs[1:]):
@@ -198,7 +198,8 @@ def test_vitpose_checkpoint_backend_runs_through_the_pipeline(tmp_path, pipeline
     """--weights swaps the embedded model for any checkpoint load_model reads (random tiny here:
     only the plumbing is checked: shapes, image coordinates, one JSON record per frame)."""
     import pyramidpose
-    from pyramidpose.inference.backends import ViTPoseBackend, load_backend
+    from pyramidpose.inference.backends import load_backend
+    from pyramidpose.inference.backends.vitpose import ViTPoseBackend
 
     model = pyramidpose.create_model("vitpose-tiny", num_keypoints=17, input_size=(128, 96))
     ckpt = pyramidpose.save_model(model, tmp_path / "tiny.safetensors")

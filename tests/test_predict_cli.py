@@ -72,15 +72,17 @@ def test_predict_with_ground_truth_boxes(tmp_path: Path, weights: Path, image_di
             "--out", str(out), "--draw", str(draw), "--batch-size", "4", "--no-progress"]  # fmt: skip
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
-    assert "000000999999.jpg" in captured.err and captured.err.count("skipped:") == 1
+    assert "000000999999.jpg" in captured.err and captured.err.count("skipped ") == 1
     n_boxes = sum(1 for a in _gt()["annotations"] if not a["iscrowd"])
-    assert f"3 images, 1 skipped, {n_boxes} boxes, 0 zero-area" in captured.out
+    assert f"3 images, 0 videos, 1 skipped, {n_boxes} boxes, 0 zero-area, {n_boxes} people" in captured.out
     boxes = {}
     for a in _gt()["annotations"]:
         boxes.setdefault(a["image_id"], []).append(a["bbox"])
     results = json.loads(out.read_text())
     _check_results(results, _gt(), n_boxes, boxes)
-    assert sorted(p.name for p in draw.iterdir()) == sorted(im["file_name"] for im in _gt()["images"])
+    assert sorted(p.name for p in draw.iterdir()) == sorted(
+        im["file_name"].replace(".jpg", "_pose.jpg") for im in _gt()["images"]
+    )
     # pycocotools accepts the file as keypoint results for these images
     from pycocotools.coco import COCO
 
@@ -110,9 +112,10 @@ def test_predict_with_detection_results(tmp_path: Path, weights: Path, image_dir
             "--out", str(out), "--det-thr", "0.3", "--no-flip", "--decode", "dark_udp", "--no-progress"]  # fmt: skip
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
-    assert captured.err.count("skipped:") == 2 and "zero-area" in captured.err
-    n_images = len({d["image_id"] for d in dets[:6]} | {229358})
-    assert f"{n_images} images, 2 skipped, 8 boxes, 2 zero-area" in captured.out
+    # the corrupt image and the image id without a file are reported
+    assert captured.err.count("skipped ") == 2 and "image_id 123" in captured.err
+    assert "000000999999.jpg" in captured.err
+    assert "3 images, 0 videos, 2 skipped, 8 boxes, 2 zero-area, 6 people" in captured.out
     results = json.loads(out.read_text())
     boxes = {}
     for d in dets[:6]:

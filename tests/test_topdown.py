@@ -12,9 +12,10 @@ from standin_models import BrightnessModel, MirrorConvModel
 
 from pyramidpose.codecs import HeatmapCodec, flip_heatmaps_back
 from pyramidpose.data.transforms import normalize_crops
+from pyramidpose.geometry.boxes import clip_boxes
 from pyramidpose.geometry.crops import warp_crop
 from pyramidpose.inference.results import PoseResult, rescore
-from pyramidpose.inference.topdown import TopDownPredictor, clip_boxes
+from pyramidpose.inference.topdown import TopDownPredictor
 from pyramidpose.skeletons import COCO
 
 

@@ -1,19 +1,19 @@
 """``pyramidpose predict``: 2D keypoints for images, folders, globs and videos.
 
-    pyramidpose predict --input PATH_OR_GLOB ... [--weights W] [--boxes FILE] [--out DIR] [--draw DIR]
-    pyramidpose predict --weights W --image-dir DIR --boxes FILE --out results.json [--draw DIR]
+    pyramidpose predict --input PATH_OR_GLOB ... [--weights W] [--boxes FILE] [--out DIR|x.json] [--draw DIR]
 
-With ``--input`` (or without ``--weights``/``--boxes``) the whole pipeline runs
-(:mod:`pyramidpose.inference.pipeline`): the embedded BlazePose default when no ``--weights``, the
-embedded person detector when no ``--boxes``; image sets give one COCO results JSON, each video a
-``<name>.jsonl`` (one record per frame, with track ids) and an annotated ``<name>.mp4`` in the
-``--out`` folder (``--out x.json`` names the results file; videos go beside it). The second form
-is the original folder + boxes flow below.
+One flow, the pipeline (:mod:`pyramidpose.inference.pipeline`): the embedded BlazePose default when
+no ``--weights``, the embedded person detector when no ``--boxes``; image sets give one COCO results
+JSON, each video a ``<name>.jsonl`` (one record per frame, with track ids) and an annotated
+``<name>.mp4`` in the ``--out`` folder (``--out x.json`` names the results file; videos go beside
+it). ``--image-dir DIR`` is the same as ``--input DIR``.
 
 Boxes come from a COCO detection-results file (``[{image_id, bbox, score}, ...]``, filtered with
-``--det-thr``) or, given a COCO annotation file, its ground-truth person boxes. Writes COCO keypoint
-results (one entry per box, original image coordinates) atomically. The work itself is
-:func:`pyramidpose.inference.image_set.run_image_set`.
+``--det-thr``) or, given a COCO annotation file, its ground-truth person boxes (``--mmpose-gt-boxes``:
+MMPose's protocol), read by :func:`pyramidpose.data.boxes.load_box_file`. Image files are matched to
+the file's image ids by the annotation file's ``file_name`` (``--images-from`` gives one for a
+detection list whose ids are not file names), else by file stem. Every option is honoured or the
+command stops with a one-line error.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights", default=None,
         help="checkpoint: official .pth, HF directory or .safetensors (default: the embedded BlazePose model)",
     )  # fmt: skip
-    ap.add_argument("--image-dir", default=None, help="folder with the images")
+    ap.add_argument("--image-dir", default=None, help="folder with the images (the same as --input DIR)")
     ap.add_argument(
         "--boxes", default=None,
         help="COCO detection results (list of {image_id, bbox, score}) or a COCO annotation file (GT boxes); "
@@ -57,11 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="with an annotation file: MMPose's GT-box protocol (only persons with keypoints, boxes 1 px smaller)",
     )  # fmt: skip
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda if available)")
-    ap.add_argument("--batch-size", type=int, default=32, help="crops per forward pass")
-    ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
-    ap.add_argument("--decode", choices=DECODES, default="dark_udp", help="heatmap decoding (ViTPose: dark_udp)")
-    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast is faster on CPUs with AMX")
-    ap.add_argument("--dataset", default="0", help="ViTPose+ expert (index or name, e.g. coco, aic, mpii)")
+    vit = ap.add_argument_group("heatmap checkpoints (--weights)")
+    vit.add_argument("--batch-size", type=int, default=None, help="crops per forward pass (default 32)")
+    vit.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test (default on)")
+    vit.add_argument(
+        "--decode", choices=DECODES, default=None,
+        help="heatmap decoding (default: the model's codec with DARK; ViTPose: dark_udp)",
+    )  # fmt: skip
+    vit.add_argument(
+        "--precision", choices=("fp32", "bf16"), default=None,
+        help="bf16 autocast is faster on CPUs with AMX (default fp32)",
+    )  # fmt: skip
+    vit.add_argument("--dataset", default=None, help="ViTPose+ expert (index or name, e.g. coco, aic, mpii; default 0)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     pipe = ap.add_argument_group("pipeline (images, folders, globs, videos)")
     pipe.add_argument(
@@ -70,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     pipe.add_argument(
         "--images-from", metavar="ANNOTATIONS.json", default=None,
-        help="only the images a COCO annotation file lists (e.g. to evaluate detector boxes on its images)",
+        help="only the images a COCO annotation file lists, with its image ids (e.g. to evaluate detector "
+        "boxes on its images, or for a boxes file whose ids are not file names)",
     )  # fmt: skip
     pipe.add_argument("--detector", choices=("blazepose", "hog"), default="blazepose", help="person detector without --boxes")
     pipe.add_argument(
@@ -89,16 +97,28 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _run_pipeline(args: argparse.Namespace) -> int:
-    """The images/folders/globs/videos flow (issue 6)."""
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options, check them, run the pipeline, print the report."""
     from pathlib import Path
 
     from pyramidpose.errors import ConfigError
-    from pyramidpose.inference.pipeline import Pipeline, PipelineConfig
+    from pyramidpose.inference.pipeline import Pipeline, PipelineConfig, coco_file_names
     from pyramidpose.inference.smoothing import OneEuroConfig
 
+    args = build_parser().parse_args(argv)
     if args.video_stride < 1 or args.detect_every < 1:
         raise ConfigError("--video-stride and --detect-every must be >= 1")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.mmpose_gt_boxes and not args.boxes:
+        raise ConfigError("--mmpose-gt-boxes needs --boxes with a COCO annotation file")
+    vit_only = [f"--{n.replace('_', '-')}" for n in ("batch_size", "flip", "decode", "precision", "dataset")
+                if getattr(args, n) is not None]  # fmt: skip
+    if args.weights is None and vit_only:
+        raise ConfigError(
+            f"{', '.join(vit_only)} apply to heatmap checkpoints given with --weights; the embedded model "
+            "is tuned with --preset / --video-preset"
+        )
     inputs = list(args.input) + ([args.image_dir] if args.image_dir else [])
     if not inputs:
         raise ConfigError("nothing to do: give --input PATH (images, folders, globs, videos) or --image-dir")
@@ -107,13 +127,15 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     out_dir = out.parent if results_path is not None else out
     vitpose = {}
     if args.weights is not None:
-        dataset = int(args.dataset) if str(args.dataset).isdigit() else args.dataset
+        dataset = args.dataset or "0"
         vitpose = dict(
-            dataset=dataset, flip_test=args.flip, decode=args.decode, batch_size=args.batch_size,
-            precision=args.precision,
+            dataset=int(dataset) if str(dataset).isdigit() else dataset, decode=args.decode,
+            flip_test=True if args.flip is None else args.flip, batch_size=args.batch_size or 32,
+            precision=args.precision or "fp32",
         )  # fmt: skip
     config = PipelineConfig(
-        out_dir=out_dir, weights=args.weights, boxes=args.boxes, detector=args.detector,
+        out_dir=out_dir, weights=args.weights, boxes=args.boxes, mmpose_gt_boxes=args.mmpose_gt_boxes,
+        images_from=args.images_from, oks_nms=args.oks_nms, detector=args.detector,
         image_preset=args.preset, video_preset=args.video_preset, min_box_score=args.det_thr,
         track=args.track, smooth=args.smooth,
         one_euro=OneEuroConfig(min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta),
@@ -123,53 +145,9 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         results_path=results_path,
     )  # fmt: skip
     pipeline = Pipeline(config)
-    only = None
-    if args.images_from:
-        from pyramidpose.inference.pipeline import coco_file_names
-
-        only = coco_file_names(args.images_from)
+    only = coco_file_names(args.images_from) if args.images_from else None
     report = pipeline.run(inputs, only_names=only)
     for line in report.lines():
         print(line, file=sys.stderr if line.startswith("skipped") else sys.stdout)
-    print(
-        f"{report.images} images, {len(report.videos)} videos, {report.people} people "
-        f"(model: {pipeline.backend.name}); {len(report.skipped)} items skipped"
-    )
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.input or not (args.weights and args.image_dir and args.boxes and args.out):
-        return _run_pipeline(args)
-    from pyramidpose.errors import ConfigError
-    from pyramidpose.inference.image_set import load_box_file, run_image_set
-    from pyramidpose.utils.io import write_json_atomic
-
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    jobs, missing = load_box_file(args.boxes, args.image_dir, det_thr=args.det_thr, mmpose_gt=args.mmpose_gt_boxes)
-    for name, reason in missing:
-        print(f"skipped: {name}: {reason}", file=sys.stderr)
-
-    import torch
-
-    import pyramidpose
-    from pyramidpose.codecs.heatmap import HeatmapCodec
-    from pyramidpose.inference.topdown import TopDownPredictor
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dataset = int(args.dataset) if str(args.dataset).isdigit() else args.dataset
-    model = pyramidpose.load_model(args.weights, device=device, dataset=dataset)
-    predictor = TopDownPredictor(
-        model, codec=HeatmapCodec.from_config(model.config, method=args.decode), device=device, flip_test=args.flip,
-        batch_size=args.batch_size, precision=args.precision,
-    )  # fmt: skip
-    summary = run_image_set(
-        predictor, jobs, draw_dir=args.draw, draw_threshold=args.draw_thr, oks_nms_thr=args.oks_nms,
-        progress=not args.no_progress,
-    )
-    summary.skipped_images += len(missing)
-    write_json_atomic(args.out, summary.results)
-    print(f"{summary.line()}; {len(summary.results)} poses written to {args.out}")
+    print(f"{report.summary()} (model: {pipeline.backend.name})")
     return 0

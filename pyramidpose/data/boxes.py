@@ -16,7 +16,6 @@ the field; the file is refused whole.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from pyramidpose.errors import DataError
+from pyramidpose.utils.jsonio import read_json
 
 
 def mmpose_gt_box(bbox: Any, width: float, height: float) -> np.ndarray | None:
@@ -41,18 +41,6 @@ def mmpose_gt_box(bbox: Any, width: float, height: float) -> np.ndarray | None:
     if not math.isfinite(x1 + y1 + x2 + y2) or x2 <= x1 or y2 <= y1:
         return None
     return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise DataError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"{what} {path} is a directory, not a JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{what} {path} is not valid JSON: {e}") from None
 
 
 def _bbox(entry: dict[str, Any], where: str) -> list[float]:
@@ -76,6 +64,12 @@ def _score(entry: dict[str, Any], where: str) -> float:
     if not math.isfinite(s):
         raise DataError(f"{where}: 'score' must be a finite number, got {entry.get('score')!r}")
     return s
+
+
+def read_image_table(path: str | os.PathLike[str]) -> dict[Any, dict[str, Any]]:
+    """Image id -> image record (``file_name``, ``width``, ``height``) of a COCO annotation file."""
+    p = Path(path)
+    return _image_table(read_json(p, "annotation file"), p)
 
 
 def _image_table(data: Any, path: Path) -> dict[Any, dict[str, Any]]:
@@ -148,7 +142,7 @@ def load_box_file(
     (or its image table) naming the files of a detection list whose ids are not file names.
     """
     p = Path(path)
-    data = _read_json(p, "boxes file")
+    data = read_json(p, "boxes file")
     out = BoxFile(path=p, kind="detections")
     boxes: dict[Any, list[list[float]]] = {}
     scores: dict[Any, list[float]] = {}
@@ -193,10 +187,7 @@ def load_box_file(
             boxes.setdefault(det["image_id"], []).append(box)
             scores.setdefault(det["image_id"], []).append(score)
         if images is not None:
-            if isinstance(images, dict):
-                out.images = images
-            else:
-                out.images = _image_table(_read_json(Path(images), "annotation file"), Path(images))
+            out.images = images if isinstance(images, dict) else read_image_table(images)
     else:
         raise DataError(
             f"{p}: expected a COCO detection-results list or an annotation file with 'images' and 'annotations'"

@@ -13,20 +13,26 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from pyramidpose.data.boxes import BoxFile, load_box_file, read_image_table
 from pyramidpose.data.images import read_image
 from pyramidpose.data.video import DecodeReport, VideoWriter, is_video_path, iter_frames, probe_video
-from pyramidpose.errors import DataError, PyramidPoseError
+from pyramidpose.errors import ConfigError, DataError, PyramidPoseError
+from pyramidpose.inference.backends import load_backend, load_detector
+from pyramidpose.inference.backends.base import PersonDetector, PoseBackend, SessionOptions
 from pyramidpose.inference.results import PoseResult
 from pyramidpose.inference.smoothing import OneEuroConfig, TrackSmoother
 from pyramidpose.inference.tracking import PoseTracker
+from pyramidpose.skeletons import get_keypoint_set
 from pyramidpose.utils.io import atomic_path, write_json_atomic
-from pyramidpose.utils.jsonio import dumps, read_json
+from pyramidpose.utils.jsonio import dumps
+from pyramidpose.viz.draw import draw_poses, save_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -38,6 +44,9 @@ class PipelineConfig:
     out_dir: Path = Path("predict_out")
     weights: str | None = None  # None -> embedded BlazePose default
     boxes: str | None = None  # COCO detection-results (or GT annotation) file; None -> detector
+    mmpose_gt_boxes: bool = False  # with an annotation boxes file: MMPose's GT-box protocol
+    images_from: str | None = None  # COCO annotation file: only its images, and their ids
+    oks_nms: float | None = None  # greedy OKS-NMS per image at this OKS (MMPose evaluation: 0.9)
     detector: str = "blazepose"
     image_preset: str = "accurate"  # BlazePose preset for still images
     video_preset: str = "fast"  # BlazePose preset for video frames
@@ -77,11 +86,20 @@ class RunReport:
     images: int = 0
     people: int = 0
     videos: list[VideoOutput] = field(default_factory=list)
+    boxes: int = 0  # person boxes given to the pose model on images
+    zero_area_boxes: int = 0  # of those, boxes skipped for having no area inside the image
 
     def lines(self) -> list[str]:
         out = [f"wrote {p}" for p in self.written]
         out += [f"skipped {item}: {why}" for item, why in self.skipped]
         return out
+
+    def summary(self) -> str:
+        """One closing line with the counts."""
+        return (
+            f"{self.images} images, {len(self.videos)} videos, {len(self.skipped)} skipped, {self.boxes} boxes, "
+            f"{self.zero_area_boxes} zero-area, {self.people} people"
+        )
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -129,13 +147,8 @@ def collect_inputs(specs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
 
 
 def coco_file_names(path: str | os.PathLike[str]) -> set[str]:
-    """File names of the images a COCO annotation file lists."""
-    path = Path(path)
-    data = read_json(path, "COCO annotation file")
-    try:
-        return {str(im["file_name"]) for im in data["images"]}
-    except (KeyError, TypeError) as exc:
-        raise DataError(f"{path} is not a COCO annotation file with an 'images' list ({exc})") from None
+    """File names (without folders) of the images a COCO annotation file lists."""
+    return {Path(str(im.get("file_name", ""))).name for im in read_image_table(path).values()}
 
 
 def image_id_for(path: Path) -> int | str:
@@ -148,8 +161,6 @@ def image_id_for(path: Path) -> int | str:
 
 def draw_frame(image: np.ndarray, result: PoseResult, track_ids: np.ndarray | None = None, threshold: float = 0.3) -> np.ndarray:
     """A copy of ``image`` with skeletons, boxes and (optional) track ids drawn."""
-    from pyramidpose.viz.draw import draw_poses
-
     if len(result) == 0:  # nobody: the frame as it is
         return np.array(image, np.uint8, copy=True)
     return draw_poses(
@@ -172,62 +183,79 @@ def _progress(iterable, total: int | None, desc: str, enabled: bool):
 class Pipeline:
     """Detection -> pose -> (tracking, smoothing) -> outputs.
 
+    Only the protocol methods of :mod:`pyramidpose.inference.backends.base` are called: images go
+    through :meth:`PoseBackend.predict_many` (boxes from the boxes file or the detector, none for a
+    bottom-up backend), each video through a fresh :meth:`PoseBackend.video_session`.
+
     Args:
         config: run options.
         backend: a pose backend; default from ``config.weights`` (see :func:`load_backend`).
-        detector: any callable image -> (boxes xywh, scores); default the embedded detector.
+        detector: a :class:`PersonDetector` or any callable image -> (boxes xywh, scores); default
+            the detector named by ``config.detector``.
+        video_backend: the backend for video frames (default: the embedded model with
+            ``config.video_preset`` when no weights are given, else ``backend``).
     """
 
     def __init__(
         self,
         config: PipelineConfig | None = None,
-        backend=None,
-        detector: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
-        video_backend=None,
+        backend: PoseBackend | None = None,
+        detector: PersonDetector | Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+        video_backend: PoseBackend | None = None,
     ) -> None:
-        from pyramidpose.inference.backends import load_backend
-
         self.config = config or PipelineConfig()
         c = self.config
-        self.backend = backend or load_backend(c.weights, c.device, c.image_preset, c.num_threads, **c.vitpose_options)
+        if backend is not None:
+            self.backend = backend
+        elif c.weights is None:
+            self.backend = load_backend(None, preset=c.image_preset, num_threads=c.num_threads)
+        else:
+            self.backend = load_backend(c.weights, device=c.device, **c.vitpose_options)
         if video_backend is not None:
             self.video_backend = video_backend
-        elif backend is None and (c.weights is None) and c.video_preset != c.image_preset:
-            self.video_backend = load_backend(None, c.device, c.video_preset, c.num_threads)
+        elif backend is None and c.weights is None and c.video_preset != c.image_preset:
+            self.video_backend = load_backend(None, preset=c.video_preset, num_threads=c.num_threads)
         else:
             self.video_backend = self.backend
-        self.boxes_file = None
+        if c.mmpose_gt_boxes and not c.boxes:
+            raise ConfigError("--mmpose-gt-boxes needs --boxes with a COCO annotation file")
+        self.image_table = read_image_table(c.images_from) if c.images_from else {}
+        self.box_file: BoxFile | None = None
         if c.boxes:
-            from pyramidpose.inference.detectors import CocoDetections
-
-            self.boxes_file = CocoDetections(c.boxes)
-        self._detector = detector
+            self.box_file = load_box_file(
+                c.boxes, det_thr=c.min_box_score, mmpose_gt=c.mmpose_gt_boxes, images=self.image_table or None
+            )
+        self._sigmas = None
+        if c.oks_nms is not None:
+            if not 0 < c.oks_nms <= 1:
+                raise ConfigError(f"--oks-nms must be in (0, 1], got {c.oks_nms}")
+            self._sigmas = _oks_sigmas(self.backend.keypoint_set)
+        self._detector = None if detector is None else load_detector(detector)
 
     @property
-    def detector(self):
+    def detector(self) -> PersonDetector:
+        """The person detector (built on first use)."""
         if self._detector is None:
-            from pyramidpose.inference.detectors import make_detector
-
-            self._detector = make_detector(self.config.detector)
+            self._detector = load_detector(self.config.detector)
         return self._detector
 
-    def _boxes(self, image: np.ndarray, key: object | None) -> tuple[np.ndarray, np.ndarray]:
-        if self.boxes_file is not None and key is not None:
-            boxes, scores = self.boxes_file.get(key)
-        else:
-            from pyramidpose.inference.detectors import as_detector
+    def image_id(self, path: Path) -> int | str:
+        """COCO image id of an input image: from the boxes file or ``images_from`` table when they
+        name the file, else :func:`image_id_for`."""
+        if self.box_file is not None:
+            return self.box_file.image_id_for(path)
+        for iid, im in self.image_table.items():
+            if Path(str(im.get("file_name", ""))).name == path.name:
+                return iid
+        return image_id_for(path)
 
-            boxes, scores = as_detector(self.detector)(image)
+    def _boxes(self, image: np.ndarray, image_id: object) -> tuple[np.ndarray, np.ndarray]:
+        """Person boxes of one still image: from the boxes file, else the detector (score-filtered)."""
+        if self.box_file is not None:
+            return self.box_file.get(image_id)
+        boxes, scores = self.detector.detect(image)
         keep = scores >= self.config.min_box_score
         return boxes[keep], scores[keep]
-
-    def predict_image(self, image: np.ndarray, key: object | None = None, backend=None) -> PoseResult:
-        """Poses of the people in one RGB image (an empty result when there is nobody)."""
-        boxes, scores = self._boxes(image, key)
-        backend = backend or self.backend
-        if len(boxes) == 0:
-            return PoseResult.empty(_num_keypoints(backend.keypoint_set), backend.keypoint_set)
-        return backend.predict(image, boxes, scores)
 
     # images ------------------------------------------------------------------------------------
     def run_images(self, paths: list[Path], report: RunReport, results_name: str = "results.json") -> Path | None:
@@ -236,46 +264,50 @@ class Pipeline:
             return None
         out_dir = Path(self.config.out_dir)
         coco: list[dict] = []
-        for (path, image), result in self._image_results(paths, report):
+        seen: set = set()
+        for (path, image_id, image), result in self._image_results(paths, report):
+            seen.add(image_id)
             report.images += 1
+            report.zero_area_boxes += result.num_skipped_boxes
+            if self._sigmas is not None:
+                result = result.oks_nms(self.config.oks_nms, self._sigmas)
             report.people += len(result)
-            coco.extend(result.to_coco(image_id_for(path)))
+            coco.extend(result.to_coco(image_id))
             if self.config.draw or self.config.draw_dir:
-                from pyramidpose.viz.draw import save_image
-
                 overlay = draw_frame(image, result, threshold=self.config.draw_threshold)
                 target = Path(self.config.draw_dir or out_dir) / f"{path.stem}_pose.jpg"
                 report.written.append(save_image(target, overlay))
+        if self.box_file is not None:  # boxes for images that were not among the inputs
+            names = {p.name for p in paths}
+            for iid in self.box_file.image_ids():
+                if iid not in seen and Path(str(self.box_file.images.get(iid, {}).get("file_name", ""))).name not in names:
+                    report.skipped.append((f"image_id {iid}", "the boxes file has boxes for it but no input image matches"))
         target = Path(self.config.results_path) if self.config.results_path else out_dir / results_name
         write_json_atomic(target, coco)
         report.written.insert(0, target)
         return target
 
     def _image_results(self, paths: list[Path], report: RunReport):
-        """Yield ``((path, image), PoseResult)`` per readable image, in order. A backend with
-        cross-image batching (ViTPose's ``predict_tagged``) gets all images as one stream, so crops
-        of consecutive images share forward passes; unreadable images are reported and skipped."""
+        """Yield ``((path, image_id, image), PoseResult)`` per readable image, in order, through the
+        backend's ``predict_many`` (which may batch crops across images); unreadable images are
+        reported and skipped."""
+        top_down = self.backend.needs_boxes
 
         def items():
             for path in _progress(paths, len(paths), "images", self.config.progress):
+                image_id = self.image_id(path)
                 try:
                     image = read_image(path)
-                    boxes, scores = self._boxes(image, image_id_for(path))
+                    boxes, scores = self._boxes(image, image_id) if top_down else (None, None)
                 except PyramidPoseError as exc:
                     report.skipped.append((str(path), str(exc)))
                     continue
-                yield (path, image), image, boxes, scores
+                report.boxes += 0 if boxes is None else len(boxes)
+                yield (path, image_id, image), image, boxes, scores
 
-        predictor = getattr(self.backend, "predictor", None)
-        if predictor is not None and hasattr(predictor, "predict_tagged"):
-            yield from predictor.predict_tagged(items())
-            return
-        for tag, image, boxes, scores in items():
-            if len(boxes) == 0:
-                ks = self.backend.keypoint_set
-                yield tag, PoseResult.empty(_num_keypoints(ks), ks)
-            else:
-                yield tag, self.backend.predict(image, boxes, scores)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*zero-area box.*")
+            yield from self.backend.predict_many(items())
 
     # videos ------------------------------------------------------------------------------------
     def run_video(self, path: Path, report: RunReport) -> VideoOutput | None:
@@ -289,7 +321,8 @@ class Pipeline:
             report.skipped.append((str(path), str(exc)))
             return None
         decode = DecodeReport(path)
-        tracker = PoseTracker(sigmas=_sigmas(self.video_backend.keypoint_set)) if c.track else None
+        vb = self.video_backend
+        tracker = PoseTracker(sigmas=_sigmas(vb.keypoint_set)) if c.track else None
         smoother = TrackSmoother(c.one_euro) if (c.smooth and c.track) else None
         jsonl_path = out_dir / f"{path.stem}.jsonl"
         mp4_path = out_dir / f"{path.stem}.mp4"
@@ -298,10 +331,10 @@ class Pipeline:
         if c.max_frames is not None and total is not None:
             total = min(total, c.max_frames)
         frames = 0
-        prev_boxes = np.zeros((0, 4))
-        prev_scores = np.zeros(0)
-        fast = self._blazepose_fast_path()
-        state: list = []
+        session = vb.video_session(
+            self.detector if vb.needs_boxes else None,
+            SessionOptions(min_box_score=c.min_box_score, detector_tiles=c.video_tiles),
+        )
         try:
             with atomic_path(jsonl_path) as tmp_jsonl, open(tmp_jsonl, "w") as fj, VideoWriter(
                 mp4_path, fps, info.width, info.height
@@ -310,25 +343,12 @@ class Pipeline:
                     iter_frames(path, decode, stride=c.video_stride, max_frames=c.max_frames),
                     total, path.name, c.progress,
                 )):  # fmt: skip
-                    detect = n % max(1, c.detect_every) == 0
-                    if fast:
-                        result, state = self._blazepose_frame(rgb, detect, state)
-                    else:
-                        if detect or len(prev_boxes) == 0:
-                            boxes, scores = self._boxes(rgb, None)
-                        else:
-                            boxes, scores = prev_boxes, prev_scores
-                        if len(boxes):
-                            result = self.video_backend.predict(rgb, boxes, scores)
-                        else:
-                            ks = self.video_backend.keypoint_set
-                            result = PoseResult.empty(_num_keypoints(ks), ks)
+                    result = session.step(rgb, detect=n % max(1, c.detect_every) == 0)
                     ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
                     if smoother is not None and len(result):
                         result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
                     if ids is not None:
                         result.track_ids = ids
-                    prev_boxes, prev_scores = _boxes_from_result(result, rgb.shape), result.box_scores
                     fj.write(dumps(frame_record(index, t, result, ids)) + "\n")
                     writer.write(draw_frame(rgb, result, ids, c.draw_threshold))
                     frames += 1
@@ -342,51 +362,6 @@ class Pipeline:
         report.videos.append(out)
         report.written += [jsonl_path, mp4_path]
         return out
-
-    def _blazepose_fast_path(self) -> bool:
-        """True when both detector and video backend are the embedded BlazePose models, so that
-        the detector's landmarks are reused and people are followed between detections."""
-        from pyramidpose.inference.backends import BlazePoseBackend
-        from pyramidpose.inference.detectors import BlazePoseDetector
-
-        return (
-            self.boxes_file is None
-            and isinstance(self.video_backend, BlazePoseBackend)
-            and isinstance(self.detector, BlazePoseDetector)
-            and self.detector.refine
-        )
-
-    def _blazepose_frame(self, rgb: np.ndarray, detect: bool, state: list) -> tuple[PoseResult, list]:
-        """One video frame with the embedded models, MediaPipe-style: every known person's crop
-        comes from their previous landmarks (one network pass each, no detector); on detection
-        frames the detector also looks for new people, and only detections that are not already
-        followed are refined (the detector's landmarks are then the poses). People the detector
-        loses (it keys on faces) are kept as long as the landmark model still finds them."""
-        from pyramidpose.inference.detectors import iou_xywh
-
-        vb = self.video_backend
-        tiles = self.config.video_tiles
-        lms: list = []
-        boxes = np.zeros((0, 4))
-        scores = np.zeros(0)
-        if state:  # follow everyone from their previous landmarks (one pass each)
-            lms, boxes = vb.follow(rgb, [lm for lm, _ in state])
-            scores = np.array([lm[3] for lm in lms], np.float64)
-        if detect or not state:  # look for new people; known ones are not refined again
-            d_boxes, d_scores = self.detector.detect(rgb, skip_boxes=boxes, tiles=tiles)
-            d_lms = list(self.detector.last_landmarks)
-            keep = d_scores >= self.config.min_box_score
-            d_lms = [lm for lm, k in zip(d_lms, keep) if k]
-            d_boxes, d_scores = d_boxes[keep], d_scores[keep]
-            if len(d_boxes) and len(boxes):
-                new = iou_xywh(d_boxes, boxes).max(1) < 0.3
-                d_lms = [lm for lm, k in zip(d_lms, new) if k]
-                d_boxes, d_scores = d_boxes[new], d_scores[new]
-            lms = lms + d_lms
-            boxes = np.concatenate([boxes, d_boxes])
-            scores = np.concatenate([scores, d_scores])
-        result = vb.result_from_landmarks(lms, boxes, scores, rgb.shape)
-        return result, list(zip(lms, np.asarray(result.bboxes, np.float64)))
 
     def run(self, inputs: Iterable[str | os.PathLike[str]], only_names: set[str] | None = None) -> RunReport:
         """Process every input (only files named in ``only_names``, when given); returns what was
@@ -407,42 +382,24 @@ class Pipeline:
         return report
 
 
-def _num_keypoints(keypoint_set: str) -> int:
-    from pyramidpose.skeletons import get_keypoint_set
-
+def _oks_sigmas(keypoint_set: str) -> np.ndarray:
+    """OKS sigmas of a keypoint layout for OKS-NMS (a ConfigError when it defines none)."""
     try:
-        return get_keypoint_set(keypoint_set).num_keypoints
+        ks = get_keypoint_set(keypoint_set)
     except KeyError:
-        return 0
+        ks = None
+    if ks is None or ks.sigmas is None:
+        raise ConfigError(f"OKS-NMS needs OKS sigmas, which keypoint set '{keypoint_set}' does not define")
+    return ks.sigmas_array()
 
 
 def _sigmas(keypoint_set: str) -> np.ndarray | None:
     """OKS sigmas of a keypoint layout for tracking (0.05 each where the layout has none)."""
-    from pyramidpose.skeletons import get_keypoint_set
-
     try:
         ks = get_keypoint_set(keypoint_set)
     except KeyError:
         return None
     return ks.sigmas_array() if ks.sigmas is not None else np.full(ks.num_keypoints, 0.05)
-
-
-def _boxes_from_result(result: PoseResult, shape: tuple[int, ...]) -> np.ndarray:
-    """Boxes around confident keypoints (expanded 20 %), for frames that skip detection."""
-    out = []
-    h, w = shape[:2]
-    for kp, ks, box in zip(result.keypoints, result.keypoint_scores, result.bboxes):
-        good = kp[ks >= 0.3]
-        if len(good) < 3:
-            out.append(box)
-            continue
-        x1, y1 = good.min(0)
-        x2, y2 = good.max(0)
-        bw, bh = (x2 - x1) * 1.2 + 4, (y2 - y1) * 1.2 + 4
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        x1, y1 = max(0.0, cx - bw / 2), max(0.0, cy - bh / 2 - 0.05 * bh)
-        out.append([x1, y1, min(w - x1, bw), min(h - y1, bh * 1.05)])
-    return np.asarray(out, np.float64).reshape(-1, 4)
 
 
 def frame_record(index: int, time_s: float, result: PoseResult, ids: np.ndarray | None) -> dict:

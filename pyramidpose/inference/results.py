@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from pyramidpose.evaluation.nms import oks_nms as _oks_nms
+
 #: Keypoints with a heatmap maximum above this count towards the instance score (ViTPose/MMPose).
 RESCORE_THRESHOLD = 0.2
 
@@ -35,6 +37,8 @@ class PoseResult:
         box_indices: ``(N,)`` index of each row's box in the boxes given to the predictor.
         num_skipped_boxes: boxes dropped because they had zero area after clipping.
         track_ids: optional ``(N,)`` int track ids (filled by trackers).
+        areas: optional ``(N,)`` OKS scale of each pose for pose NMS: the crop area of a top-down
+            heatmap model (MMPose's protocol); ``None`` means the box area.
     """
 
     keypoints: np.ndarray
@@ -46,6 +50,7 @@ class PoseResult:
     box_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     num_skipped_boxes: int = 0
     track_ids: np.ndarray | None = None
+    areas: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -75,6 +80,7 @@ class PoseResult:
             box_indices=self.box_indices[index] if len(self.box_indices) == len(self) else self.box_indices,
             num_skipped_boxes=self.num_skipped_boxes,
             track_ids=None if self.track_ids is None else self.track_ids[index],
+            areas=None if self.areas is None else self.areas[index],
         )
 
     def finite_mask(self) -> np.ndarray:
@@ -95,6 +101,16 @@ class PoseResult:
         warnings.warn(f"{where or 'image'}: dropped {int((~ok).sum())} predicted instance(s) with NaN or "
                       "infinite values (is the model's output broken?)", RuntimeWarning, stacklevel=2)  # fmt: skip
         return self.select(np.flatnonzero(ok))
+
+    def oks_nms(self, thr: float, sigmas: np.ndarray) -> PoseResult:
+        """Greedy OKS-NMS of these poses (MMPose's evaluation protocol): a pose overlapping a
+        higher-scored one with OKS above ``thr`` goes. The OKS scale is :attr:`areas` (the box area
+        when unset). Kept rows stay in their original order."""
+        if len(self) < 2:
+            return self
+        areas = self.areas if self.areas is not None else self.bboxes[:, 2] * self.bboxes[:, 3]
+        keep = _oks_nms(self.keypoints, self.scores, np.asarray(areas, np.float64), thr=thr, sigmas=sigmas)
+        return self.select(np.sort(np.asarray(keep, dtype=np.int64)))
 
     def to_coco(self, image_id: int | str, category_id: int = 1) -> list[dict[str, Any]]:
         """COCO keypoint results: ``{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}``.

@@ -23,6 +23,7 @@ from torch import nn
 from pyramidpose.codecs.heatmap import HeatmapCodec
 from pyramidpose.data.transforms import normalize_crops
 from pyramidpose.errors import ConfigError, DataError
+from pyramidpose.geometry.boxes import clip_boxes
 from pyramidpose.geometry.crops import box_to_center_scale
 from pyramidpose.inference.results import PoseResult, rescore
 from pyramidpose.skeletons import KeypointSet, get_keypoint_set
@@ -30,21 +31,6 @@ from pyramidpose.skeletons import KeypointSet, get_keypoint_set
 log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def clip_boxes(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Clip ``xywh`` boxes ``(N, 4)`` to the image ``[0, width] x [0, height]``.
-
-    Returns the clipped boxes and a bool mask of those with positive area (finite, w > 0, h > 0).
-    """
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x1 = np.clip(b[:, 0], 0, width)
-    y1 = np.clip(b[:, 1], 0, height)
-    x2 = np.clip(b[:, 0] + b[:, 2], 0, width)
-    y2 = np.clip(b[:, 1] + b[:, 3], 0, height)
-    out = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
-    valid = np.isfinite(out).all(axis=1) & (out[:, 2] > 0) & (out[:, 3] > 0)
-    return out, valid
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -219,6 +205,7 @@ class TopDownPredictor:
             keypoint_set=name,
             box_indices=p.box_indices,
             num_skipped_boxes=p.skipped,
+            areas=p.scales.prod(axis=1),
         )
 
     # ------------------------------------------------------------------ public API

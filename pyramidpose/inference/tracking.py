@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pyramidpose.geometry.boxes import iou_xywh
 from pyramidpose.skeletons import COCO
 
 
@@ -43,13 +44,6 @@ def oks_matrix(
     mask = va[:, None] & vb[None]
     n = mask.sum(-1)
     return np.where(n > 0, (sim * mask).sum(-1) / np.maximum(n, 1), 0.0)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xywh boxes."""
-    from pyramidpose.inference.detectors import iou_xywh
-
-    return iou_xywh(a, b)
 
 
 @dataclass
@@ -106,7 +100,7 @@ class PoseTracker:
         tb = np.stack([t.bbox for t in self.tracks])
         areas = np.asarray(bboxes, np.float64)[:, 2] * np.asarray(bboxes, np.float64)[:, 3] * 0.53
         oks = oks_matrix(tk, keypoints, areas, self.sigmas, ts, keypoint_scores)
-        iou = box_iou(tb, bboxes)
+        iou = iou_xywh(tb, bboxes)
         return self.oks_weight * oks + (1.0 - self.oks_weight) * iou
 
     def update(

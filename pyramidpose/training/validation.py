@@ -21,6 +21,7 @@ from torch import nn
 from pyramidpose.data.coco import CocoKeypointDataset, Instance
 from pyramidpose.data.images import read_image
 from pyramidpose.errors import DataError
+from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
 from pyramidpose.inference.topdown import TopDownPredictor
 from pyramidpose.training.distributed import DistInfo, all_gather_objects
 
@@ -80,8 +81,6 @@ def coco_ap(ann_file: Path, results: list[dict[str, Any]], sigmas: Any = None) -
     """COCO keypoint AP/AR of ``results`` against ``ann_file`` (0 when there are no results)."""
     if not results:
         return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR": 0.0}
-    from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
-
     stats = coco_keypoint_eval(str(ann_file), results, sigmas=sigmas)
     return {k: float(v) for k, v in dict(stats).items() if isinstance(v, (int, float))}
 

@@ -1,0 +1,133 @@
+"""The backend layout: presets and detectors resolve to modules, the generic video session, and a
+pipeline run with stand-in backends that only implement the protocol (bottom-up and top-down)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyramidpose.inference import backends
+from pyramidpose.inference.backends.base import DetectAndFollow, SessionOptions, predict_each
+from pyramidpose.inference.pipeline import Pipeline, PipelineConfig
+from pyramidpose.inference.results import PoseResult
+
+SAMPLES = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / "samples"
+
+
+def test_every_preset_and_detector_names_a_loadable_module() -> None:
+    assert backends.DEFAULT_PRESET in backends.PRESETS
+    for name, preset in backends.PRESETS.items():
+        module = importlib.import_module(f"pyramidpose.inference.backends.{preset.module}")
+        assert callable(module.load), name
+        assert preset.detector is None or preset.detector in backends.DETECTORS, name
+    for name, module_name in backends.DETECTORS.items():
+        assert callable(importlib.import_module(f"pyramidpose.inference.backends.{module_name}").load_detector), name
+
+
+class _Centre:
+    """A stand-in top-down backend: every keypoint at its box centre, score 0.9."""
+
+    name = "centre"
+    keypoint_set = "coco"
+    needs_boxes = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, image, boxes, box_scores=None) -> PoseResult:
+        self.calls += 1
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        c = b[:, :2] + b[:, 2:] / 2
+        s = np.ones(len(b)) if box_scores is None else np.asarray(box_scores, np.float64)
+        kp = np.repeat(c[:, None], 17, axis=1) + np.linspace(-5, 5, 17)[None, :, None]
+        return PoseResult(kp.astype(np.float32), np.full((len(b), 17), 0.9, np.float32), b.astype(np.float32),
+                          s.astype(np.float32), s.astype(np.float32), box_indices=np.arange(len(b)))  # fmt: skip
+
+    def predict_many(self, items):
+        return predict_each(self, items)
+
+    def video_session(self, detector, options):
+        return DetectAndFollow(self, detector, options)
+
+
+class _Counter:
+    def __init__(self, boxes) -> None:
+        self.boxes = np.asarray(boxes, np.float64)
+        self.calls = 0
+
+    def detect(self, image):
+        self.calls += 1
+        return self.boxes, np.array([0.8, 0.1])[: len(self.boxes)]
+
+
+def test_detect_and_follow_detects_only_on_detection_frames() -> None:
+    det = _Counter([[10, 10, 40, 80], [100, 10, 40, 80]])
+    backend = _Centre()
+    session = backend.video_session(det, SessionOptions(min_box_score=0.5))
+    frame = np.zeros((120, 160, 3), np.uint8)
+    first = session.step(frame, detect=True)
+    assert det.calls == 1 and len(first) == 1  # the 0.1 box is below min_box_score
+    followed = session.step(frame, detect=False)
+    assert det.calls == 1 and len(followed) == 1
+    # the followed box is built around the previous poses (20 % margin), with the previous box score
+    np.testing.assert_allclose(followed.keypoints[0].mean(0), first.keypoints[0].mean(0), atol=1e-4)
+    assert followed.box_scores[0] == pytest.approx(0.8)
+    session.step(frame, detect=True)
+    assert det.calls == 2
+    # nobody found: the next frame detects again even when it is not a detection frame
+    nobody = _Counter(np.zeros((0, 4)))
+    s2 = backend.video_session(nobody, SessionOptions())
+    assert len(s2.step(frame, detect=True)) == 0 and len(s2.step(frame, detect=False)) == 0
+    assert nobody.calls == 2
+
+
+class _BottomUp:
+    """A stand-in bottom-up backend: one fixed pose per image, no boxes needed."""
+
+    name = "bottomup"
+    keypoint_set = "coco"
+    needs_boxes = False
+
+    def predict(self, image, boxes, box_scores=None) -> PoseResult:
+        assert boxes is None
+        kp = np.tile(np.array([[20.0, 30.0]], np.float32), (1, 17, 1))
+        one = np.ones(1, np.float32)
+        return PoseResult(kp, np.full((1, 17), 0.5, np.float32), np.array([[0, 0, 40, 60]], np.float32), one, one)
+
+    def predict_many(self, items):
+        return predict_each(self, items)
+
+    def video_session(self, detector, options):
+        assert detector is None
+        return DetectAndFollow(self, detector, options)
+
+
+def test_pipeline_runs_a_bottom_up_backend_without_a_detector(tmp_path: Path) -> None:
+    def no_detector(image):
+        raise AssertionError("a bottom-up backend needs no detector")
+
+    pipe = Pipeline(PipelineConfig(out_dir=tmp_path, progress=False, max_frames=2), backend=_BottomUp(),
+                    detector=no_detector)  # fmt: skip
+    report = pipe.run([str(SAMPLES / "000000165518.jpg"), str(SAMPLES / "street_5frames.mp4")])
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert [r["image_id"] for r in rows] == [165518] and report.people == 1 + 2
+    recs = [json.loads(line) for line in (tmp_path / "street_5frames.jsonl").read_text().splitlines()]
+    assert [len(r["instances"]) for r in recs] == [1, 1]
+
+
+def test_pipeline_oks_nms_uses_the_backend_result_areas(tmp_path: Path) -> None:
+    boxes = tmp_path / "boxes.json"
+    dup = {"image_id": 165518, "category_id": 1, "bbox": [240, 160, 200, 320]}
+    boxes.write_text(json.dumps([{**dup, "score": 0.9}, {**dup, "score": 0.7}, {**dup, "bbox": [10, 10, 50, 90], "score": 0.8}]))
+    image = [str(SAMPLES / "000000165518.jpg")]
+    plain = Pipeline(PipelineConfig(out_dir=tmp_path / "a", boxes=str(boxes), progress=False), backend=_Centre())
+    assert plain.run(image).people == 3
+    nms = Pipeline(PipelineConfig(out_dir=tmp_path / "b", boxes=str(boxes), oks_nms=0.9, progress=False),
+                   backend=_Centre())  # fmt: skip
+    assert nms.run(image).people == 2
+    rows = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert sorted(r["score"] for r in rows) == pytest.approx([0.8, 0.9])
