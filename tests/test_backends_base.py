@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from pyramidpose.inference import backends
-from pyramidpose.inference.backends.base import DetectAndFollow, SessionOptions, predict_each
+from pyramidpose.inference.backends.base import (
+    DetectAndFollow,
+    SessionOptions,
+    boxes_around_poses,
+    predict_each,
+)
 from pyramidpose.inference.pipeline import Pipeline, PipelineConfig
 from pyramidpose.inference.results import PoseResult
 
@@ -74,7 +79,9 @@ def test_detect_and_follow_detects_only_on_detection_frames() -> None:
     followed = session.step(frame, detect=False)
     assert det.calls == 1 and len(followed) == 1
     # the followed box is built around the previous poses (20 % margin), with the previous box score
-    np.testing.assert_allclose(followed.keypoints[0].mean(0), first.keypoints[0].mean(0), atol=1e-4)
+    np.testing.assert_allclose(followed.bboxes, boxes_around_poses(first, frame.shape), rtol=1e-6)
+    x, y, w, h = followed.bboxes[0]
+    assert w == pytest.approx(10 * 1.2 + 4) and x == pytest.approx(30 - w / 2)  # keypoints span 25..35
     assert followed.box_scores[0] == pytest.approx(0.8)
     session.step(frame, detect=True)
     assert det.calls == 2

@@ -27,13 +27,17 @@ def setup(coco_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("flow")
     ann, folder = coco_subset(coco_mini, "val", 15, tmp)
     torch.manual_seed(0)
-    weights = pyramidpose.save_model(pyramidpose.create_model("vitpose-tiny", input_size=(64, 48)), tmp / "m.safetensors")
+    model = pyramidpose.create_model("vitpose-tiny", input_size=(64, 48))
+    with torch.no_grad():  # heatmap maxima above the rescoring threshold: instance scores are not all 0
+        [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1].bias.add_(0.3)
+    weights = pyramidpose.save_model(model, tmp / "m.safetensors")
     gt = json.loads(ann.read_text())
     dets = []
     for k, a in enumerate(a for a in gt["annotations"] if not a["iscrowd"]):
         x, y, w, h = a["bbox"]
         s = 0.9 - 0.005 * k
         dets.append({"image_id": a["image_id"], "category_id": 1, "bbox": [x, y, w, h], "score": s})
+        dets.append({"image_id": a["image_id"], "category_id": 1, "bbox": [x, y, w, h], "score": s * 0.9})  # duplicate
         dets.append({"image_id": a["image_id"], "category_id": 1, "bbox": [x + 2, y + 1, w, h], "score": s * 0.95})
         dets.append({"image_id": a["image_id"], "category_id": 1, "bbox": [x + 30, y, w, h], "score": 0.05})
     det_file = tmp / "dets.json"
@@ -97,7 +101,8 @@ def test_duplicated_boxes_oks_nms_and_det_thr(setup: dict) -> None:
     got = _run(setup, "dups", "--input", str(setup["folder"]), "--boxes", str(setup["det_file"]),
                "--oks-nms", str(OKS_THR), "--det-thr", str(DET_THR))  # fmt: skip
     _assert_same(got, ref)
-    assert len(ref) < len(kept)  # OKS-NMS removed duplicates
+    assert len(ref) <= len(kept) * 2 // 3  # OKS-NMS removed (at least) the exact duplicates
+    assert min(r["score"] for r in got) > 0
     # --image-dir is the same flow
     assert _run(setup, "alias", "--image-dir", str(setup["folder"]), "--boxes", str(setup["det_file"]),
                 "--oks-nms", str(OKS_THR), "--det-thr", str(DET_THR)) == got  # fmt: skip

@@ -264,9 +264,7 @@ class Pipeline:
             return None
         out_dir = Path(self.config.out_dir)
         coco: list[dict] = []
-        seen: set = set()
         for (path, image_id, image), result in self._image_results(paths, report):
-            seen.add(image_id)
             report.images += 1
             report.zero_area_boxes += result.num_skipped_boxes
             if self._sigmas is not None:
@@ -278,9 +276,9 @@ class Pipeline:
                 target = Path(self.config.draw_dir or out_dir) / f"{path.stem}_pose.jpg"
                 report.written.append(save_image(target, overlay))
         if self.box_file is not None:  # boxes for images that were not among the inputs
-            names = {p.name for p in paths}
+            inputs = {self.image_id(p) for p in paths}
             for iid in self.box_file.image_ids():
-                if iid not in seen and Path(str(self.box_file.images.get(iid, {}).get("file_name", ""))).name not in names:
+                if iid not in inputs:
                     report.skipped.append((f"image_id {iid}", "the boxes file has boxes for it but no input image matches"))
         target = Path(self.config.results_path) if self.config.results_path else out_dir / results_name
         write_json_atomic(target, coco)
