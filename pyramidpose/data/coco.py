@@ -18,7 +18,6 @@ nothing to the loss) and is reported by the training loop at the end of the epoc
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -54,19 +53,44 @@ class Instance:
 
 def read_json(path: Path, what: str) -> Any:
     """Load a JSON file, raising :class:`DataError` naming the file when it is missing or invalid."""
-    if not path.is_file():
-        raise DataError(f"{what} not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{what} {path} is not readable JSON: {exc}") from None
+    from pyramidpose.utils.jsonio import read_json as read_untrusted
+
+    return read_untrusted(path, what)
+
+
+_RECORD_ERRORS = (KeyError, TypeError, ValueError, OverflowError, AttributeError)
+
+
+def _record_error(path: Path, where: str, exc: Exception) -> DataError:
+    """A DataError naming the file, the record and (for a missing key) the field."""
+    what = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+    return DataError(f"{path}: {where} is malformed ({what}); fix or remove that record.")
+
+
+def _int_id(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"{field} is {type(value).__name__}, expected an integer")
+    return int(value)
 
 
 def _image_table(coco: dict[str, Any], path: Path) -> dict[int, dict[str, Any]]:
-    if not isinstance(coco, dict) or "images" not in coco:
+    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
         raise DataError(f"{path} is not a COCO annotation file (no 'images' list)")
-    return {int(im["id"]): im for im in coco["images"]}
+    table = {}
+    for i, im in enumerate(coco["images"]):
+        try:
+            if not isinstance(im, dict):
+                raise TypeError(f"the record is a {type(im).__name__}, expected an object")
+            if not isinstance(im["file_name"], str):
+                raise TypeError(f"file_name is {type(im['file_name']).__name__}, expected a string")
+            for key in ("width", "height"):
+                v = im.get(key, 0)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise ValueError(f"{key} is {v!r}, expected a finite number")
+            table[_int_id(im["id"], "id")] = im
+        except _RECORD_ERRORS as e:
+            raise _record_error(path, f"images[{i}]", e) from None
+    return table
 
 
 def load_gt_instances(
@@ -78,48 +102,61 @@ def load_gt_instances(
     k = kpt_set.num_keypoints
     skipped: Counter[str] = Counter()
     out: list[Instance] = []
-    for ann in coco.get("annotations", []):
-        if ann.get("iscrowd", 0):
-            continue
-        raw = ann.get("keypoints")
-        if raw is None:
-            continue
-        im = images.get(int(ann.get("image_id", -1)))
-        if im is None:
-            skipped["annotation of an unknown image"] += 1
-            continue
-        kp = np.asarray(raw, dtype=np.float64)
-        if kp.size != 3 * k:
-            skipped[f"keypoint count is not {k} ({kpt_set.name})"] += 1
-            continue
-        kp = kp.reshape(k, 3)
-        labelled = kp[:, 2] > 0
-        if not labelled.any():
-            continue
-        w, h = float(im.get("width", 0)), float(im.get("height", 0))
-        pts = kp[labelled, :2]
-        if (
-            not np.isfinite(kp).all()
-            or (pts < -1).any()
-            or (w > 0 and (pts[:, 0] > w + 1).any())
-            or (h > 0 and (pts[:, 1] > h + 1).any())
-        ):
-            skipped["keypoints outside the image"] += 1
-            continue
-        box = mmpose_gt_box(ann.get("bbox", ()), w, h)
-        if box is None:
-            skipped["empty or malformed box"] += 1
-            continue
-        out.append(
-            Instance(
-                image_id=int(im["id"]),
-                image_path=str(image_dir / im["file_name"]),
-                bbox=box,
-                keypoints=kp.astype(np.float32),
-                ann_id=int(ann.get("id", -1)),
-            )
-        )
+    anns = coco.get("annotations", [])
+    if not isinstance(anns, list):
+        raise DataError(f"{ann_file}: 'annotations' is {type(anns).__name__}, expected a list")
+    for i, ann in enumerate(anns):
+        try:
+            inst = _gt_instance(ann, images, image_dir, k, kpt_set.name, skipped)
+        except _RECORD_ERRORS as e:
+            raise _record_error(ann_file, f"annotations[{i}]", e) from None
+        if inst is not None:
+            out.append(inst)
     return out, skipped
+
+
+def _gt_instance(ann: Any, images: dict, image_dir: Path, k: int, set_name: str, skipped: Counter[str]) -> Instance | None:
+    """One annotation as an Instance, or None (skipped, counted in ``skipped``); raises on malformed fields."""
+    if not isinstance(ann, dict):
+        raise TypeError(f"the record is a {type(ann).__name__}, expected an object")
+    if ann.get("iscrowd", 0):
+        return None
+    raw = ann.get("keypoints")
+    if raw is None:
+        return None
+    im = images.get(_int_id(ann.get("image_id", -1), "image_id"))
+    if im is None:
+        skipped["annotation of an unknown image"] += 1
+        return None
+    kp = np.asarray(raw, dtype=np.float64)
+    if kp.size != 3 * k:
+        skipped[f"keypoint count is not {k} ({set_name})"] += 1
+        return None
+    kp = kp.reshape(k, 3)
+    labelled = kp[:, 2] > 0
+    if not labelled.any():
+        return None
+    w, h = float(im.get("width", 0)), float(im.get("height", 0))
+    pts = kp[labelled, :2]
+    if (
+        not np.isfinite(kp).all()
+        or (pts < -1).any()
+        or (w > 0 and (pts[:, 0] > w + 1).any())
+        or (h > 0 and (pts[:, 1] > h + 1).any())
+    ):
+        skipped["keypoints outside the image"] += 1
+        return None
+    box = mmpose_gt_box(ann.get("bbox", ()), w, h)
+    if box is None:
+        skipped["empty or malformed box"] += 1
+        return None
+    return Instance(
+        image_id=int(im["id"]),
+        image_path=str(image_dir / im["file_name"]),
+        bbox=box,
+        keypoints=kp.astype(np.float32),
+        ann_id=_int_id(ann.get("id", -1), "id"),
+    )
 
 
 def load_detection_instances(

@@ -73,6 +73,9 @@ def _open(path: Path):
     if not container.streams.video:
         container.close()
         raise DataError(f"{path} has no video stream")
+    if container.streams.video[0].codec_context is None:
+        container.close()
+        raise DataError(f"{path}: no decoder for its video stream (unknown codec or corrupt header)")
     return container
 
 

@@ -86,7 +86,7 @@ def load_sigmas(path: str | os.PathLike[str]) -> np.ndarray:
         obj = json.loads(text)
         if isinstance(obj, dict):
             obj = obj.get("sigmas")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         obj = text.replace(",", " ").split()
     try:
         sig = np.asarray([float(v) for v in obj], dtype=np.float64)  # type: ignore[union-attr]
@@ -154,6 +154,8 @@ class _JsonFile:
             return json.loads(self.data if isinstance(self.data, bytes) else self.data[:])
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{self.what} file {self.path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise DataError(f"{self.what} file {self.path}: JSON nested too deeply to read.") from None
 
 
 def _read_file(path: Path) -> Any:
@@ -612,6 +614,8 @@ class _Detections:
             except Exception:
                 return None
             if flat is None:  # sized from the list count: no nested or other lists anywhere (checked below)
+                if not isinstance(doc, simdjson.Array) or n_lists < 1:
+                    return None  # not a list of records: the careful path names the problem
                 try:
                     first = doc[0]
                     with_box = isinstance(first, simdjson.Object) and "bbox" in first

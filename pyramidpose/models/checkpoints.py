@@ -22,6 +22,7 @@ Position embeddings of the official/HF layout keep the cls slot: the official ba
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from pyramidpose.errors import CheckpointError, ConfigError
 from pyramidpose.models.pose_model import MOE_DATASETS, ModelConfig, PoseModel
 from pyramidpose.models.vit import VIT_PRESETS, grid_from_num_patches, resize_pos_embed, token_grid
 from pyramidpose.utils.io import atomic_path
+from pyramidpose.utils.npyio import BoundedUnpickler
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ def _placeholder(name: str) -> type:
     return type("Opaque_" + re.sub(r"\W", "_", name), (_Opaque,), {"_name": name})
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(BoundedUnpickler):
     """Unpickler that resolves only tensor-rebuilding functions; every other global is inert.
 
     Used (through ``torch.load(pickle_module=...)``, which handles the zip layout and storages) for
@@ -139,24 +141,40 @@ class _RestrictedPickleModule:
 
 
 def _torch_load_safely(path: Path) -> Any:
-    """``torch.load(weights_only=True)``, falling back to a restricted unpickler for odd metadata."""
+    """``torch.load(weights_only=True)``, falling back to a restricted unpickler for odd metadata.
+
+    A legacy (non-zip) file is one raw pickle stream, read from memory: unpickling from a file
+    object lets a length field ask ``read`` for gigabytes before anything is checked.
+    """
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as f:
+            legacy = f.read(4) != b"PK\x03\x04"
+        source: Any = io.BytesIO(path.read_bytes()) if legacy else path
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as first:
         _RestrictedUnpickler.seen = set()
+        if legacy:
+            source.seek(0)
         try:
             obj = torch.load(
-                path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule
+                source, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule
             )
+        except MemoryError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure here means the file is unusable
-            raise CheckpointError(f"{path}: cannot be read safely ({first}; then: {exc})") from exc
+            raise CheckpointError(f"{path}: cannot be read safely ({first}; then: {exc})") from None
         log.info(
             "%s: replaced non-tensor pickled objects by inert placeholders: %s",
             path, sorted(_RestrictedUnpickler.seen),
         )
         return obj
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch's zip/pickle readers raise many types on bad bytes
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -400,6 +400,10 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; a config is YAML text.") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nested too deeply to read.") from None
     values = loaded or {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config must be a mapping of sections")

@@ -15,6 +15,7 @@ import io
 import math
 import os
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -23,7 +24,7 @@ import numpy as np
 
 from pyramidpose.errors import DataError
 
-__all__ = ["PICKLE_ERRORS", "RestrictedUnpickler", "restricted_loads", "read_npy_header", "load_npy", "load_npz"]
+__all__ = ["PICKLE_ERRORS", "BoundedUnpickler", "RestrictedUnpickler", "restricted_loads", "read_npy_header", "load_npy", "load_npz"]
 
 # globals a pickle of numpy arrays / plain Python data needs (Python 2 pickles included)
 _SAFE_GLOBALS = {
@@ -44,7 +45,28 @@ def _module_alias(module: str) -> str:
     return {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class BoundedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """The pure-Python unpickler, allocating only what the stream holds.
+
+    The C unpickler allocates the length a ``BINBYTES``/``BINUNICODE`` opcode declares (gigabytes
+    from a 6-byte file) before reading; the Python one reads what is there, except for
+    ``BYTEARRAY8``, which is read here in chunks."""
+
+    def _load_bytearray8(self) -> None:
+        (n,) = struct.unpack("<Q", self.read(8))
+        out = bytearray()
+        while len(out) < n:
+            chunk = self.read(min(n - len(out), 1 << 20))
+            if not chunk:
+                raise pickle.UnpicklingError("pickle data was truncated")
+            out += chunk
+        self.append(out)
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch[pickle.BYTEARRAY8[0]] = _load_bytearray8
+
+
+class RestrictedUnpickler(BoundedUnpickler):
     """Unpickler that rebuilds numpy arrays and plain containers only; any other global raises
     :class:`pickle.UnpicklingError`. ``max_bytes`` bounds each array it reconstructs (a pickle can
     ask ``_reconstruct`` for any shape)."""
@@ -79,8 +101,8 @@ def restricted_loads(data: bytes, *, encoding: str = "latin1") -> Any:
     return RestrictedUnpickler(io.BytesIO(data), max_bytes=max(len(data), 1 << 16), encoding=encoding).load()
 
 
-PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-                  IndexError, KeyError, MemoryError, OverflowError, RecursionError, UnicodeDecodeError)  # fmt: skip
+PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, struct.error,
+                 LookupError, ArithmeticError, RecursionError, UnicodeError, SystemError)  # fmt: skip
 
 
 def _read_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -92,8 +114,10 @@ def _read_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dt
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_MAX_HEADER)
         else:
             raise ValueError(f"unsupported .npy format version {version}")
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
-        raise DataError(f"{where}: not a readable .npy array ({e}).") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - numpy parses the header with ast/tokenize: any error type
+        raise DataError(f"{where}: not a readable .npy array ({type(e).__name__}: {e}).") from None
     return tuple(int(d) for d in shape), bool(fortran), dtype
 
 
