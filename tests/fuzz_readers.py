@@ -263,15 +263,18 @@ def _box_docs() -> list:
 
 
 def _read_boxes(path: Path, d: Path):
+    from pyramidpose.data.boxes import load_box_file
     from pyramidpose.data.coco import load_detection_instances
-    from pyramidpose.inference.detectors import CocoDetections
 
-    dets = CocoDetections(path, min_score=0.1, file_names={"000000229358.jpg": 229358})
-    for key in (229358, "000000229358.jpg", "x"):
-        dets.get(key)
     gt = d / "gt.json"
     if not gt.exists():
         gt.write_text(json.dumps(_coco_gt()))
+    kind = load_box_file(path).kind
+    for kwargs in ({"det_thr": 0.3, "images": gt}, {"mmpose_gt": kind == "annotations"}):
+        boxes = load_box_file(path, **kwargs)
+        for key in (*boxes.image_ids(), 229358, "x"):
+            boxes.get(key)
+        boxes.image_id_for("000000229358.jpg")
     load_detection_instances(path, gt, d)
 
 
@@ -525,6 +528,7 @@ def _import_everything() -> None:
     import av  # noqa: F401
     import torch
 
+    import pyramidpose.data.boxes  # noqa: F401
     import pyramidpose.data.coco  # noqa: F401
     import pyramidpose.data.images  # noqa: F401
     import pyramidpose.data.mocap  # noqa: F401
@@ -532,7 +536,6 @@ def _import_everything() -> None:
     import pyramidpose.data.video  # noqa: F401
     import pyramidpose.evaluation.coco_eval  # noqa: F401
     import pyramidpose.forecasting.train  # noqa: F401
-    import pyramidpose.inference.detectors  # noqa: F401
     import pyramidpose.inference.pipeline  # noqa: F401
     import pyramidpose.lifting.experiment  # noqa: F401
     import pyramidpose.lifting.tracks  # noqa: F401

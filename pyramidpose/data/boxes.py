@@ -66,6 +66,13 @@ def _score(entry: dict[str, Any], where: str) -> float:
     return s
 
 
+def _image_id(value: Any, where: str, field: str = "image_id") -> Any:
+    """An image id: an integer or a string (JSON objects, lists, booleans and fractions refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DataError(f"{where}: '{field}' must be an integer or a string, got {value!r:.60}")
+    return value
+
+
 def read_image_table(path: str | os.PathLike[str]) -> dict[Any, dict[str, Any]]:
     """Image id -> image record (``file_name``, ``width``, ``height``) of a COCO annotation file."""
     p = Path(path)
@@ -79,7 +86,7 @@ def _image_table(data: Any, path: Path) -> dict[Any, dict[str, Any]]:
     for i, im in enumerate(data["images"]):
         if not isinstance(im, dict) or "id" not in im:
             raise DataError(f"{path}: images[{i}] needs an 'id'")
-        table[im["id"]] = im
+        table[_image_id(im["id"], f"{path}: images[{i}]", "id")] = im
     return table
 
 
@@ -158,15 +165,20 @@ def load_box_file(
                 raise DataError(f"{where}: expected an object with 'image_id' and 'bbox'")
             if ann.get("category_id", person_category) != person_category or ann.get("iscrowd", 0):
                 continue
-            if ann["image_id"] not in out.images:
+            if _image_id(ann["image_id"], where) not in out.images:
                 raise DataError(f"{where}: image_id {ann['image_id']!r} is not listed in 'images'")
             box = _bbox(ann, where)
             if mmpose_gt:
-                kps = ann.get("keypoints") or [0]
-                if max(kps) == 0 or ann.get("num_keypoints", 1) == 0 or not ann.get("area", 1) > 0:
+                try:
+                    kps = np.asarray(ann.get("keypoints") or [0], dtype=np.float64)
+                    area = float(ann.get("area", 1))
+                    im = out.images[ann["image_id"]]
+                    size = float(im.get("width", np.inf)), float(im.get("height", np.inf))
+                except (TypeError, ValueError, OverflowError) as e:
+                    raise DataError(f"{where}: keypoints, area or its image's width/height is not numeric ({e})") from None
+                if kps.max(initial=0) == 0 or ann.get("num_keypoints", 1) == 0 or not area > 0:
                     continue
-                im = out.images[ann["image_id"]]
-                clipped = mmpose_gt_box(box, float(im.get("width", np.inf)), float(im.get("height", np.inf)))
+                clipped = mmpose_gt_box(box, *size)
                 if clipped is None:
                     continue
                 box = clipped.tolist()
@@ -181,6 +193,7 @@ def load_box_file(
                 raise DataError(f"{where}: expected an object with 'image_id', 'bbox' and 'score'")
             if det.get("category_id", person_category) != person_category:
                 continue
+            _image_id(det["image_id"], where)
             box, score = _bbox(det, where), _score(det, where)
             if score < det_thr:
                 continue
