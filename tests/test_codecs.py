@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,7 @@ from pyramidpose.codecs import (
     gaussian_blur,
     get_heatmap_maximum,
     is_udp,
+    refine_quarter,
 )
 from pyramidpose.geometry.crops import box_to_center_scale, image_to_crop
 from pyramidpose.skeletons import COCO
@@ -172,8 +175,8 @@ def test_refinements_match_a_scalar_reference_on_arbitrary_heatmaps() -> None:
     hm[1, 2, 15, 11] = 3.0
     coords, _ = get_heatmap_maximum(hm)
     blurred = gaussian_blur(hm, 11)
-    out = refine_dark_udp(coords, hm, 11)
-    out_dark = refine_dark(coords, hm, 11)
+    out = refine_dark_udp(coords, hm, 11, reference=True)
+    out_dark = refine_dark(coords, hm, 11, reference=True)
     for n in range(2):
         for k in range(4):
             x, y = (int(v) for v in coords[n, k])
@@ -231,3 +234,31 @@ def test_codec_from_config_sizes_are_h_w_and_methods_round_trip() -> None:
         codec.with_method("argmax")
     with pytest.raises(ValueError, match="codec"):
         HeatmapCodec.from_config(SimpleNamespace(input_size=(256, 192), codec="simcc"))
+
+
+def _degenerate_heatmaps() -> np.ndarray:
+    """(17, 64, 48) heatmaps like an untrained model's: noise, faint noise, and flat up to 1e-6
+    noise. Their blurred log has no clean peak: the log-Hessian at the arg-max is often not negative
+    definite and the reference Newton step goes tens of pixels astray."""
+    rng = np.random.default_rng(0)
+    noise = rng.random((8, 64, 48))
+    faint = 0.01 * rng.random((8, 64, 48))
+    flat = 0.2 + 1e-6 * rng.random((1, 64, 48))
+    return np.concatenate([noise, faint, flat]).astype(np.float32)
+
+
+@pytest.mark.parametrize("method", ["dark", "dark_udp"])
+def test_dark_falls_back_to_the_quarter_offset_on_degenerate_heatmaps(method) -> None:
+    hm = _degenerate_heatmaps()
+    codec = HeatmapCodec((256, 192)).with_method(method)
+    coords, _ = get_heatmap_maximum(hm)
+    quarter = refine_quarter(coords, hm)
+    got, _ = codec.decode(hm)
+    assert np.abs(got - coords).max() <= 1.0 + 1e-6  # never far from the arg-max
+    ref, _ = dataclasses.replace(codec, reference_refine=True).decode(hm)
+    far = np.linalg.norm(ref - coords, axis=-1) > 1.0
+    assert far.any()  # the reference step does go astray on these
+    np.testing.assert_allclose(got[far], quarter[far], atol=1e-6)
+    # on a proper Gaussian both agree: the fallback changes nothing there
+    g, _ = codec.encode(np.array([[[80.3, 131.7], [100.0, 40.2]]], np.float32))
+    np.testing.assert_allclose(codec.decode(g)[0], dataclasses.replace(codec, reference_refine=True).decode(g)[0])

@@ -268,11 +268,37 @@ def gaussian_blur(heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
     return out * ratio
 
 
-def refine_dark(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
+#: Largest Newton step (heatmap pixels) the DARK refinements accept; a longer one falls back.
+MAX_DARK_STEP = 1.0
+
+
+def _guard_newton_step(coords: np.ndarray, heatmaps: np.ndarray, step: np.ndarray, dxx: np.ndarray,
+                       det: np.ndarray, reference: bool) -> np.ndarray:
+    """``coords + step`` where the step is trustworthy, else the quarter-pixel offset.
+
+    On a degenerate heatmap (flat, a saddle, a ridge) the log-Hessian is not negative definite and
+    the Newton step can throw a keypoint thousands of pixels out of its crop; the reference
+    implementations (DARK, MMPose's DARK-UDP) apply it anyway (``reference=True`` keeps that). A
+    2x2 Hessian is negative definite when ``dxx < 0`` and ``det > 0``.
+    """
+    out = coords.astype(np.float64) + step
+    if reference:
+        return out.astype(np.float32)
+    good = (dxx < 0) & (det > 0) & (np.hypot(step[..., 0], step[..., 1]) <= MAX_DARK_STEP)
+    good &= np.isfinite(step).all(axis=-1)
+    if good.all():
+        return out.astype(np.float32)
+    fallback = refine_quarter(coords, heatmaps)
+    return np.where(good[..., None], out, fallback).astype(np.float32)
+
+
+def refine_dark(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11, *, reference: bool = False) -> np.ndarray:
     """DARK (Zhang et al. 2020): one Newton step on the log of the blurred heatmap.
 
     Derivatives by central differences at the integer arg-max (second derivatives with a 2-pixel
     step); keypoints closer than 2 pixels to the border or with a singular Hessian are unchanged.
+    Where the Hessian is not negative definite or the step exceeds :data:`MAX_DARK_STEP`, the
+    quarter-pixel offset is used instead (``reference=True``: the step as published).
     """
     hm = gaussian_blur(heatmaps, kernel)
     h, w = hm.shape[-2:]
@@ -297,17 +323,20 @@ def refine_dark(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> n
     # offset = -H^-1 g with H^-1 = [[dyy, -dxy], [-dxy, dxx]] / det
     ox = -(dyy * dx - dxy * dy) / safe
     oy = -(-dxy * dx + dxx * dy) / safe
-    out[..., 0] += np.where(ok, ox, 0.0)
-    out[..., 1] += np.where(ok, oy, 0.0)
-    return out.astype(np.float32)
+    step = np.stack([np.where(ok, ox, 0.0), np.where(ok, oy, 0.0)], axis=-1)
+    # a keypoint the published method leaves unchanged (border, singular) is trusted as it is
+    return _guard_newton_step(out, heatmaps, step, np.where(ok, dxx, -1.0), np.where(ok, det, 1.0), reference)
 
 
-def refine_dark_udp(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
+def refine_dark_udp(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11, *,
+                    reference: bool = False) -> np.ndarray:
     """DARK-UDP (ViTPose's decoder): blur, clip to ``[1e-3, 50]``, log, one Newton step.
 
     Unlike :func:`refine_dark`, derivatives use 1-pixel steps (the cross term from seven
     neighbours) on the edge-padded log heatmap, so keypoints on the border are refined too; the
-    Hessian gets ``eps * I`` added before inversion.
+    Hessian gets ``eps * I`` added before inversion. Where it is not negative definite or the step
+    exceeds :data:`MAX_DARK_STEP`, the quarter-pixel offset is used instead (``reference=True``: the
+    step as MMPose/ViTPose apply it).
     """
     hm = gaussian_blur(heatmaps, kernel)
     h, w = hm.shape[-2:]
@@ -330,9 +359,8 @@ def refine_dark_udp(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) 
     a, d = dxx + eps, dyy + eps
     det = a * d - dxy**2
     det = np.where(det == 0, eps, det)
-    out[..., 0] -= (d * dx - dxy * dy) / det
-    out[..., 1] -= (-dxy * dx + a * dy) / det
-    return out.astype(np.float32)
+    step = np.stack([-(d * dx - dxy * dy) / det, -(-dxy * dx + a * dy) / det], axis=-1)
+    return _guard_newton_step(out, heatmaps, step, a, det, reference)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,6 +404,9 @@ class HeatmapCodec:
             heatmap -> image mapping and whether flipped heatmaps are shifted by one pixel.
         refinement: ``"dark"`` (DARK, or DARK-UDP under UDP) or ``"quarter"`` (quarter-pixel shift).
         blur_kernel: DARK blur kernel size (11 for 64x48 heatmaps).
+        reference_refine: apply the DARK Newton step even where it is untrustworthy (a Hessian that
+            is not negative definite, a step over :data:`MAX_DARK_STEP`), as the reference
+            implementations do; for equivalence tests. Default: fall back to the quarter offset.
     """
 
     input_size: tuple[int, int] = (256, 192)
@@ -384,6 +415,7 @@ class HeatmapCodec:
     udp: bool = True
     refinement: str = "dark"
     blur_kernel: int = 11
+    reference_refine: bool = False
 
     def __post_init__(self) -> None:
         if self.heatmap_size is None:
@@ -454,9 +486,9 @@ class HeatmapCodec:
         if self.refinement == "quarter":
             coords = refine_quarter(coords, hm)
         elif self.udp:
-            coords = refine_dark_udp(coords, hm, self.blur_kernel)
+            coords = refine_dark_udp(coords, hm, self.blur_kernel, reference=self.reference_refine)
         else:
-            coords = refine_dark(coords, hm, self.blur_kernel)
+            coords = refine_dark(coords, hm, self.blur_kernel, reference=self.reference_refine)
         return coords, maxvals
 
     def to_image(
