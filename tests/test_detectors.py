@@ -107,3 +107,21 @@ def test_hog_detector_runs_and_returns_consistent_arrays():
 def test_unknown_detector_name():
     with pytest.raises(ConfigError, match="unknown detector"):
         load_detector("yolo")
+
+
+@pytest.mark.parametrize("shape", [(2, 20000), (20000, 2), (300, 20000), (5, 5), (1, 1)])
+def test_window_count_is_bounded_whatever_the_shape(shape):
+    det = object.__new__(bp.BlazePoseDetector)  # the window plan needs no model
+    det.tiles, det.tile_overlap, det.input_size = (2, 3), 0.25, 224
+    wins = det._windows(*shape)
+    assert 1 <= len(wins) <= 1 + 4 * 4 + 4 * 9  # was 5121+ for 2 x 20000
+    # an ordinary photo keeps its whole-image pass plus the 2x2 and 3x3 tiles
+    assert len(det._windows(480, 640)) == 1 + 4 + 9
+
+
+def test_detector_on_a_2_by_20000_image_runs_few_passes(blaze, monkeypatch):
+    calls = []
+    real = blaze.detect_window
+    monkeypatch.setattr(blaze, "detect_window", lambda *a, **k: calls.append(a) or real(*a, **k))
+    blaze.detect(np.full((2, 20000, 3), 128, np.uint8))
+    assert 1 <= len(calls) <= 12

@@ -513,7 +513,12 @@ class BlazePoseDetector:
 
     def _windows(self, h: int, w: int, tiles: tuple[int, ...] | None = None) -> list[tuple[float, float, float]]:
         """Square windows (x0, y0, side): the whole image (letterboxed) plus, per grid size g,
-        overlapping tiles of side max(h, w) / g x (1 + overlap), at most min(h, w)."""
+        overlapping tiles of side max(h, w) / g x (1 + overlap), at most min(h, w).
+
+        Bounded work: a grid is skipped when its tiles would be smaller than half the detector's
+        input (they would only be upsampled) or when it would need more than ``4 g^2`` tiles (an
+        extreme aspect ratio: a 2 x 20000 image asked for 13333 tiles per grid), so the count never
+        exceeds ``1 + sum(4 g^2)`` whatever the image's shape."""
         side = float(max(h, w))
         wins = [((w - side) / 2.0, (h - side) / 2.0, side)]
         for g in self.tiles if tiles is None else tiles:
@@ -521,8 +526,12 @@ class BlazePoseDetector:
                 continue
             t = min(float(min(h, w)), side / g * (1.0 + self.tile_overlap))
             step = t * (1.0 - self.tile_overlap)
+            if t < self.input_size / 2 or step <= 0:
+                continue
             nx = int(np.ceil(max(w - t, 0.0) / step)) + 1
             ny = int(np.ceil(max(h - t, 0.0) / step)) + 1
+            if nx * ny > 4 * g * g:
+                continue
             xs = np.linspace(0.0, max(w - t, 0.0), nx)
             ys = np.linspace(0.0, max(h - t, 0.0), ny)
             wins.extend((float(x0), float(y0), t) for y0 in ys for x0 in xs)
