@@ -28,14 +28,20 @@ def count_params_by_part(model: nn.Module) -> dict[str, int]:
 @torch.no_grad()
 def count_gflops(model: nn.Module, input_size: tuple[int, int] = (256, 192), batch: int = 1) -> float:
     """GFLOPs of one forward pass on a ``[batch, 3, H, W]`` input, counted by FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+    def cpu_sdpa_flops(q: Any, k: Any, v: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return sdpa_flop_count(q, k, v)
 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     x = torch.zeros(batch, 3, *input_size, device=device)
     try:
-        counter = FlopCounterMode(display=False)
+        # The fused CPU attention kernel has no formula in torch's table (it would count 0 FLOPs,
+        # while masked/windowed attention falls back to counted bmm's): give it the SDPA one.
+        cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+        counter = FlopCounterMode(display=False, custom_mapping={cpu_sdpa: cpu_sdpa_flops} if cpu_sdpa else None)
         with counter:
             model(x)
     finally:

@@ -549,7 +549,9 @@ def load_model(
         new_cfg = ModelConfig.from_dict({**cfg.to_dict(), "input_size": tuple(input_size)})
         sd = dict(sd)
         sd["backbone.pos_embed"] = resize_pos_embed(
-            sd["backbone.pos_embed"], token_grid(cfg.input_size), token_grid(new_cfg.input_size)
+            sd["backbone.pos_embed"],
+            token_grid(cfg.input_size, cfg.patch_ratio),
+            token_grid(new_cfg.input_size, cfg.patch_ratio),
         )
         cfg = new_cfg
     try:

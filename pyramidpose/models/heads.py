@@ -16,18 +16,22 @@ class ClassicHead(nn.Module):
     1x1 conv to ``num_keypoints``: ``[B, C, h, w] -> [B, K, 4h, 4w]``.
 
     ``deconv_layers`` indices: 0 deconv, 1 BN, 2 ReLU, 3 deconv, 4 BN, 5 ReLU (as in mmpose).
+    ``num_deconvs`` 1 (stride-8 features of overlapping patches) or 0 (stride 4) upsample less, so the
+    heatmaps stay at stride 4.
     """
 
-    def __init__(self, in_channels: int, num_keypoints: int, channels: int = 256) -> None:
+    def __init__(self, in_channels: int, num_keypoints: int, channels: int = 256, num_deconvs: int = 2) -> None:
         super().__init__()
-        self.deconv_layers = nn.Sequential(
-            nn.ConvTranspose2d(in_channels, channels, 4, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True),
-        )
+        layers: list[nn.Module] = []
+        for i in range(num_deconvs):
+            layers += [
+                nn.ConvTranspose2d(in_channels if i == 0 else channels, channels, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+            ]
+        self.deconv_layers = nn.Sequential(*layers)
+        if num_deconvs == 0:
+            channels = in_channels
         self.final_layer = nn.Conv2d(channels, num_keypoints, 1)
         self.reset_parameters()
 
@@ -66,10 +70,15 @@ class SimpleHead(nn.Module):
         return self.final_layer(x).contiguous()
 
 
-def build_head(kind: str, in_channels: int, num_keypoints: int, channels: int = 256) -> nn.Module:
-    """``"classic"`` -> :class:`ClassicHead`, ``"simple"`` -> :class:`SimpleHead`."""
+def build_head(
+    kind: str, in_channels: int, num_keypoints: int, channels: int = 256, in_stride: int = 16
+) -> nn.Module:
+    """``"classic"`` -> :class:`ClassicHead`, ``"simple"`` -> :class:`SimpleHead`; both bring
+    ``in_stride`` features (16, 8 or 4) to stride-4 heatmaps."""
+    if in_stride not in (4, 8, 16):
+        raise ValueError(f"head input stride must be 4, 8 or 16, got {in_stride}")
     if kind == "classic":
-        return ClassicHead(in_channels, num_keypoints, channels)
+        return ClassicHead(in_channels, num_keypoints, channels, num_deconvs={16: 2, 8: 1, 4: 0}[in_stride])
     if kind == "simple":
-        return SimpleHead(in_channels, num_keypoints)
+        return SimpleHead(in_channels, num_keypoints, scale_factor=in_stride // 4)
     raise ValueError(f"unknown head {kind!r}: expected 'classic' or 'simple'")

@@ -18,7 +18,7 @@ from torch import nn
 
 from pyramidpose.errors import ConfigError
 from pyramidpose.models.heads import build_head
-from pyramidpose.models.vit import VIT_PRESETS, ViT
+from pyramidpose.models.vit import ATTENTION_KINDS, PATCH_RATIOS, VIT_PRESETS, ViT
 
 #: Dataset index of each ViTPose+ expert (the ``dataset_source`` of the official MoE models).
 MOE_DATASETS: dict[str, int] = {
@@ -52,6 +52,10 @@ class ModelConfig:
         codec: default heatmap codec of the model (``udp`` for the official ViTPose weights).
         neck: feature-pyramid neck + pyramid head settings (a :class:`pyramidpose.models.necks.NeckConfig`
             mapping, e.g. ``{"type": "fpn", "channels": 256}``); ``None`` = plain ViTPose head.
+        attention: attention of each backbone block, ``global``/``window``/``shifted``/``pooled``
+            (one per block; empty = all global, plain ViTPose). See :mod:`pyramidpose.models.vit`.
+        window_size: window ``(h, w)`` in tokens of the window kinds.
+        patch_ratio: overlapping patch embedding: 1 = plain (stride 16), 2 = stride 8, 4 = stride 4.
     """
 
     name: str = "vitpose-b"
@@ -72,9 +76,28 @@ class ModelConfig:
     ln_eps: float = 1e-6
     codec: str = "udp"
     neck: dict | None = field(default=None)
+    attention: tuple[str, ...] = ()
+    window_size: tuple[int, int] = (8, 6)
+    patch_ratio: int = 1
 
     def __post_init__(self) -> None:
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
+        self.attention = tuple(str(a) for a in self.attention)
+        self.window_size = (int(self.window_size[0]), int(self.window_size[1]))
+        if self.attention and len(self.attention) != self.depth:
+            raise ConfigError(
+                f"attention lists {len(self.attention)} block kind(s) for a {self.depth}-block backbone; "
+                "give one per block (or none for all global)"
+            )
+        bad = sorted({a for a in self.attention if a not in ATTENTION_KINDS})
+        if bad:
+            raise ConfigError(f"unknown attention kind(s) {bad}; expected {list(ATTENTION_KINDS)}")
+        if min(self.window_size) < 1:
+            raise ConfigError(f"window_size {self.window_size} must be two positive token counts (h, w)")
+        if self.patch_ratio not in PATCH_RATIOS:
+            raise ConfigError(f"patch_ratio must be one of {list(PATCH_RATIOS)}, got {self.patch_ratio}")
+        if self.patch_ratio != 1 and self.neck is not None:
+            raise ConfigError("patch_ratio > 1 works with the plain heads only (the pyramid necks assume stride 16)")
         if self.backbone != "custom":
             if self.backbone not in VIT_PRESETS:
                 raise ConfigError(
@@ -103,7 +126,8 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``input_size`` as a list)."""
         d = dataclasses.asdict(self)
-        d["input_size"] = list(self.input_size)
+        for key in ("input_size", "attention", "window_size"):
+            d[key] = list(d[key])
         return d
 
     @classmethod
@@ -114,8 +138,9 @@ class ModelConfig:
         if unknown:
             raise ConfigError(f"unknown model config field(s) {unknown}; known: {sorted(names)}")
         d = dict(d)
-        if "input_size" in d:
-            d["input_size"] = tuple(d["input_size"])
+        for key in ("input_size", "attention", "window_size"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
 
 
@@ -140,6 +165,9 @@ class PoseModel(nn.Module):
             num_experts=config.num_experts,
             part_features=config.part_features,
             dataset_index=config.dataset_index,
+            attention=config.attention,
+            window_size=config.window_size,
+            patch_ratio=config.patch_ratio,
         )
         self.neck: nn.Module | None = None
         self.aux_weight = 0.0
@@ -162,7 +190,9 @@ class PoseModel(nn.Module):
                 aux=ncfg.aux_weight > 0,
             )
         else:
-            self.head = build_head(config.head, config.embed_dim, config.num_keypoints, config.head_channels)
+            self.head = build_head(
+                config.head, config.embed_dim, config.num_keypoints, config.head_channels, self.backbone.stride
+            )
 
     @property
     def dataset_index(self) -> int:

@@ -12,6 +12,20 @@ ViTAE-Transformer/ViTPose), so official weights load under the same parameter na
 * ViTPose+ mixture-of-experts FFN: ``fc2`` produces ``C - part_features`` shared channels and each of
   ``num_experts`` per-dataset ``experts.{e}`` produce the remaining ``part_features`` channels.
 
+Variants of the ViTPose paper (section 4.4), both off by default and both plain config fields, so a
+window/overlapping model keeps the official parameter names and loads the same weights:
+
+* **window attention** selectable per block (``attention=("window", "shifted", "global", ...)``):
+  ``window`` attends inside non-overlapping ``window_size`` windows of the token grid, ``shifted``
+  does so on a grid rolled by half a window with Swin-style masks (tokens that only became neighbours
+  through the roll never attend to each other), ``pooled`` adds to every window's keys/values one
+  average-pooled token per window (global context). A grid that does not divide into windows is
+  padded, and padding is never a key (nor part of a pooled token). When the window covers the whole
+  grid, ``window`` and ``shifted`` equal global attention.
+* **overlapping patch embedding** (``patch_ratio=2``): the 16x16 patch kernel moves with stride
+  ``16 / patch_ratio`` (padding ``4 + 2 * (patch_ratio // 2 - 1)``, as the ViTPose code), giving a
+  finer token grid (stride 8 for ratio 2); the heads then upsample less to stay at stride 4.
+
 Differences that do not change results: attention runs through
 :func:`torch.nn.functional.scaled_dot_product_attention`, and inputs whose token grid differs from the
 stored position grid (e.g. 384x288 or 256x256 crops with 256x192 weights) get a bicubic-resized grid
@@ -51,9 +65,26 @@ VIT_PRESETS: dict[str, ViTPreset] = {
 }
 
 
-def token_grid(input_size: tuple[int, int], patch_size: int = PATCH_SIZE, padding: int = PATCH_PADDING) -> tuple[int, int]:
+ATTENTION_KINDS: tuple[str, ...] = ("global", "window", "shifted", "pooled")
+PATCH_RATIOS: tuple[int, ...] = (1, 2, 4)
+
+
+def patch_stride(patch_ratio: int = 1) -> int:
+    """Stride of the patch embedding: 16 / ``patch_ratio`` (16 plain, 8 overlapping with ratio 2)."""
+    if patch_ratio not in PATCH_RATIOS:
+        raise ValueError(f"patch_ratio must be one of {PATCH_RATIOS}, got {patch_ratio}")
+    return PATCH_SIZE // patch_ratio
+
+
+def patch_padding(patch_ratio: int = 1) -> int:
+    """Padding of the patch embedding (2 plain; ViTPose's ``4 + 2 * (ratio // 2 - 1)`` otherwise)."""
+    return PATCH_PADDING if patch_ratio == 1 else 4 + 2 * (patch_ratio // 2 - 1)
+
+
+def token_grid(input_size: tuple[int, int], patch_ratio: int = 1) -> tuple[int, int]:
     """Token grid ``(h, w)`` the padded patch embedding produces for an ``(H, W)`` input."""
-    return tuple((s + 2 * padding - patch_size) // patch_size + 1 for s in input_size)  # type: ignore[return-value]
+    stride, padding = patch_stride(patch_ratio), patch_padding(patch_ratio)
+    return tuple((s + 2 * padding - PATCH_SIZE) // stride + 1 for s in input_size)  # type: ignore[return-value]
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]) -> torch.Tensor:
@@ -101,11 +132,14 @@ class DropPath(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """16x16 patches with padding 2, as in ViTPose (``patch_embed.proj``)."""
+    """16x16 patches with padding 2, as in ViTPose (``patch_embed.proj``); ``patch_ratio`` > 1 makes
+    them overlap (stride ``16 / patch_ratio``)."""
 
-    def __init__(self, embed_dim: int, in_chans: int = 3) -> None:
+    def __init__(self, embed_dim: int, in_chans: int = 3, patch_ratio: int = 1) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(in_chans, embed_dim, PATCH_SIZE, stride=PATCH_SIZE, padding=PATCH_PADDING)
+        self.proj = nn.Conv2d(
+            in_chans, embed_dim, PATCH_SIZE, stride=patch_stride(patch_ratio), padding=patch_padding(patch_ratio)
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         # A channels-last conv output flattens into contiguous [B, N, C] tokens for free. (Plain
@@ -116,23 +150,145 @@ class PatchEmbed(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention with a fused ``qkv`` projection and SDPA."""
+    """Multi-head self-attention with a fused ``qkv`` projection and SDPA.
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0) -> None:
+    ``kind`` is ``global`` (every token attends to every token) or one of the window kinds
+    (``window``, ``shifted``, ``pooled``; see the module docstring); window kinds need the token grid,
+    so :meth:`forward` takes ``grid=(h, w)``. The kind changes no parameter: a window model loads
+    global weights and the reverse.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        kind: str = "global",
+        window_size: tuple[int, int] = (8, 6),
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+        if kind not in ATTENTION_KINDS:
+            raise ValueError(f"unknown attention {kind!r}; expected one of {ATTENTION_KINDS}")
+        if len(window_size) != 2 or min(window_size) < 1:
+            raise ValueError(f"window_size must be two positive token counts (h, w), got {window_size}")
         self.num_heads = num_heads
         self.attn_drop = attn_drop
+        self.kind = kind
+        self.window_size = (int(window_size[0]), int(window_size[1]))
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}" + ("" if self.kind == "global" else f", window_size={self.window_size}")
+
+    def forward(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+        if self.kind == "global":
+            return self._global(x)
+        if grid is None:
+            raise ValueError(f"{self.kind} attention needs the token grid (h, w)")
+        return self._windowed(x, grid)
+
+    def _global(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+    def _windowed(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        b, n, c = x.shape
+        h, w = grid
+        if h * w != n:
+            raise ValueError(f"{n} tokens do not form a {h}x{w} grid")
+        layout = window_layout((h, w), self.window_size, shifted=self.kind == "shifted", device=x.device)
+        (wh, ww), (ph, pw), shift, valid, mask = layout
+        hp, wp = h + ph, w + pw
+        heads, d = self.num_heads, c // self.num_heads
+        m = wh * ww
+        nwin = (hp // wh) * (wp // ww)
+        xs = x.view(b, h, w, c)
+        if ph or pw:
+            xs = F.pad(xs, (0, 0, 0, pw, 0, ph))
+        if shift != (0, 0):
+            xs = torch.roll(xs, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        win = _partition(xs, wh, ww)  # [B, nW, M, C]
+        qkv = self.qkv(win).view(b, nwin, m, 3, heads, d).permute(3, 0, 1, 4, 2, 5)
+        q, k, v = qkv.unbind(0)  # [B, nW, heads, M, d]
+        if self.kind == "pooled":
+            # one context token per window: the mean of its real (non-padding) tokens
+            weights = valid.to(win.dtype)  # [nW, M]
+            pooled = (win * weights[None, :, :, None]).sum(2) / weights.sum(1)[None, :, None]
+            pkv = self.qkv(pooled).view(b, nwin, 3, heads, d)[:, :, 1:].permute(2, 0, 3, 1, 4)
+            pk, pv = (t.unsqueeze(1).expand(b, nwin, heads, nwin, d) for t in pkv.unbind(0))
+            k, v = torch.cat([k, pk], dim=3), torch.cat([v, pv], dim=3)
+            if mask is not None:
+                mask = torch.cat([mask, mask.new_ones(mask.shape[:-1] + (nwin,))], dim=-1)
+        if mask is not None:
+            mask = mask.unsqueeze(1)  # [nW, 1, M, keys] broadcast over batch and heads
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.attn_drop if self.training else 0.0
+        )  # [B, nW, heads, M, d]
+        out = self.proj(out.transpose(2, 3).reshape(b, nwin, m, c))
+        out = _merge(out, hp, wp, wh, ww)
+        if shift != (0, 0):
+            out = torch.roll(out, shifts=shift, dims=(1, 2))
+        return out[:, :h, :w].reshape(b, n, c)
+
+
+def _partition(x: torch.Tensor, wh: int, ww: int) -> torch.Tensor:
+    """``[B, Hp, Wp, C]`` -> ``[B, nW, wh*ww, C]`` (windows in row-major order)."""
+    b, hp, wp, c = x.shape
+    x = x.view(b, hp // wh, wh, wp // ww, ww, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, (hp // wh) * (wp // ww), wh * ww, c)
+
+
+def _merge(x: torch.Tensor, hp: int, wp: int, wh: int, ww: int) -> torch.Tensor:
+    """Inverse of :func:`_partition`: ``[B, nW, wh*ww, C]`` -> ``[B, Hp, Wp, C]``."""
+    b, _, _, c = x.shape
+    x = x.view(b, hp // wh, wp // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, hp, wp, c)
+
+
+def window_layout(
+    grid: tuple[int, int], window_size: tuple[int, int], *, shifted: bool = False, device: torch.device | None = None
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], torch.Tensor, torch.Tensor | None]:
+    """How a token grid is cut into windows: ``(window, padding, shift, valid, mask)``.
+
+    The window is clipped to the grid; the grid is padded (bottom/right) to whole windows. A shifted
+    layout rolls the padded grid by half a window (no shift when one window covers an axis).
+    ``valid`` ``[nW, M]`` marks real tokens in each window (after the roll). ``mask`` ``[nW, M, M]``
+    (``True`` = may attend) lets a query see only real keys of its own Swin region; a padding query
+    sees itself only (its output is dropped). ``mask`` is ``None`` when every key is allowed.
+    """
+    h, w = grid
+    wh, ww = min(window_size[0], h), min(window_size[1], w)
+    ph, pw = (-h) % wh, (-w) % ww
+    hp, wp = h + ph, w + pw
+    shift = (wh // 2 if shifted and wh < h else 0, ww // 2 if shifted and ww < w else 0)
+    real = torch.zeros(hp, wp, dtype=torch.bool, device=device)
+    real[:h, :w] = True
+    region = torch.zeros(hp, wp, dtype=torch.long, device=device)
+    if shift != (0, 0):
+        real = torch.roll(real, shifts=(-shift[0], -shift[1]), dims=(0, 1))
+        # Swin regions of the rolled grid: the last window row/column mixes wrapped-around tokens
+        rows = (slice(0, hp - wh), slice(hp - wh, hp - shift[0]), slice(hp - shift[0], hp))
+        cols = (slice(0, wp - ww), slice(wp - ww, wp - shift[1]), slice(wp - shift[1], wp))
+        label = 0
+        for r in rows:
+            for cc in cols:
+                region[r, cc] = label
+                label += 1
+    valid = _partition(real[None, :, :, None], wh, ww)[0, :, :, 0]  # [nW, M]
+    if bool(valid.all()) and shift == (0, 0):
+        return (wh, ww), (ph, pw), shift, valid, None
+    reg = _partition(region[None, :, :, None], wh, ww)[0, :, :, 0]
+    mask = (reg[:, :, None] == reg[:, None, :]) & valid[:, None, :] & valid[:, :, None]
+    eye = torch.eye(wh * ww, dtype=torch.bool, device=device)
+    mask = mask | (eye & ~valid[:, :, None])
+    return (wh, ww), (ph, pw), shift, valid, mask
 
 
 class Mlp(nn.Module):
@@ -195,22 +351,27 @@ class Block(nn.Module):
         ln_eps: float = 1e-6,
         num_experts: int = 1,
         part_features: int = 0,
+        attention: str = "global",
+        window_size: tuple[int, int] = (8, 6),
     ) -> None:
         super().__init__()
         hidden = int(dim * mlp_ratio)
         self.norm1 = nn.LayerNorm(dim, eps=ln_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, kind=attention, window_size=window_size)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=ln_eps)
         self.mlp = MoEMlp(dim, hidden, num_experts, part_features) if num_experts > 1 else Mlp(dim, hidden)
 
-    def forward(self, x: torch.Tensor, dataset_index: int | torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x)))
+    def forward(
+        self, x: torch.Tensor, dataset_index: int | torch.Tensor | None = None, grid: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), grid))
         return x + self.drop_path(self.mlp(self.norm2(x), dataset_index))
 
 
 class ViT(nn.Module):
-    """ViTPose backbone: ``forward(x) -> [B, C, H/16, W/16]`` (final LayerNorm'ed feature map).
+    """ViTPose backbone: ``forward(x) -> [B, C, H/s, W/s]``, the final LayerNorm'ed feature map
+    (``s`` = :attr:`stride`: 16, or 8/4 with overlapping patches).
 
     Feature maps are returned as channels-last strided views of the token sequence (no copy); call
     ``.contiguous()`` before ``.view()`` if you need NCHW memory.
@@ -224,6 +385,10 @@ class ViT(nn.Module):
         num_experts, part_features: ViTPose+ MoE FFN (``num_experts=1``: plain FFN).
         dataset_index: expert used when :meth:`forward` gets none (COCO=0, AIC=1, MPII=2,
             AP-10K=3, APT-36K=4, COCO-WholeBody=5 for the official ViTPose+ models).
+        attention: attention kind of each block (``global``, ``window``, ``shifted``, ``pooled``);
+            empty = all global (plain ViTPose).
+        window_size: window ``(h, w)`` in tokens for the window kinds.
+        patch_ratio: 1 = plain 16x16 patches; 2 or 4 = overlapping patches with stride 8 or 4.
 
     Parameter names match the official checkpoints: ``patch_embed.proj``, ``pos_embed``,
     ``blocks.{i}.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2,mlp.experts.{e}}``, ``last_norm``.
@@ -242,19 +407,30 @@ class ViT(nn.Module):
         num_experts: int = 1,
         part_features: int = 0,
         dataset_index: int = 0,
+        attention: Sequence[str] = (),
+        window_size: tuple[int, int] = (8, 6),
+        patch_ratio: int = 1,
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
         self.depth = depth
         self.num_experts = num_experts
         self.dataset_index = dataset_index
-        self.grid = token_grid(tuple(input_size))
-        self.patch_embed = PatchEmbed(embed_dim)
+        self.patch_ratio = int(patch_ratio)
+        self.stride = patch_stride(self.patch_ratio)
+        kinds = tuple(attention) or ("global",) * depth
+        if len(kinds) != depth:
+            raise ValueError(f"attention lists {len(kinds)} block kinds for a {depth}-block backbone")
+        self.grid = token_grid(tuple(input_size), self.patch_ratio)
+        self.patch_embed = PatchEmbed(embed_dim, patch_ratio=self.patch_ratio)
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         # stochastic depth grows linearly from 0 (first block) to drop_path_rate (last block)
         rates = [drop_path_rate * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path_rate]
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, rates[i], ln_eps, num_experts, part_features)
+            Block(
+                embed_dim, num_heads, mlp_ratio, qkv_bias, rates[i], ln_eps, num_experts, part_features,
+                kinds[i], window_size,
+            )
             for i in range(depth)
         )
         self.last_norm = nn.LayerNorm(embed_dim, eps=ln_eps)
@@ -289,7 +465,7 @@ class ViT(nn.Module):
         ds = self.dataset_index if dataset_index is None else dataset_index
         tokens, (h, w) = self._embed(x)
         for blk in self.blocks:
-            tokens = blk(tokens, ds)
+            tokens = blk(tokens, ds, (h, w))
         return _to_map(self.last_norm(tokens), h, w)
 
     def forward_intermediates(
@@ -316,7 +492,7 @@ class ViT(nn.Module):
         wanted = set(idx)
         found: dict[int, torch.Tensor] = {}
         for i, blk in enumerate(self.blocks[: max(idx) + 1] if idx else []):
-            tokens = blk(tokens, ds)
+            tokens = blk(tokens, ds, (h, w))
             if i in wanted:
                 out = self.last_norm(tokens) if norm else tokens
                 found[i] = _to_map(out, h, w)

@@ -136,7 +136,7 @@ def init_weights(model: nn.Module, cfg: Config, log: Any = print) -> None:
         pos = sd.get("backbone.pos_embed")
         if pos is not None and pos.shape != own["backbone.pos_embed"].shape:
             sd["backbone.pos_embed"] = resize_pos_embed(
-                pos, token_grid(src_cfg.input_size), token_grid(tuple(cfg.model.input_size))
+                pos, token_grid(src_cfg.input_size, src_cfg.patch_ratio), tuple(unwrap(model).backbone.grid)
             )
         dropped = [k for k, v in sd.items() if k.startswith("head.") and k in own and v.shape != own[k].shape]
         for k in dropped:  # another keypoint count: keep the fresh final layer
