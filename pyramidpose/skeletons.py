@@ -295,14 +295,34 @@ BLAZEPOSE = KeypointSet(
     ),  # fmt: skip
 )
 
+def _load_set(file_name: str) -> KeypointSet:
+    """A keypoint set stored as JSON in ``pyramidpose/assets/keypoints`` (layouts too long for code)."""
+    import json
+    from pathlib import Path
+
+    d = json.loads((Path(__file__).parent / "assets" / "keypoints" / file_name).read_text())
+    return KeypointSet(
+        name=d["name"],
+        keypoints=tuple(d["keypoints"]),
+        flip_pairs=tuple((int(a), int(b)) for a, b in d["flip_pairs"]),
+        sigmas=tuple(float(v) for v in d["sigmas"]),
+        limbs=tuple((int(a), int(b)) for a, b in d["limbs"]),
+    )
+
+
+#: Sapiens' Goliath layout: 308 keypoints (body, feet, hands, 200+ face points incl. eyes, lips, teeth),
+#: left/right swaps, skeleton links and OKS sigmas as in the facebookresearch/sapiens release.
+GOLIATH = _load_set("goliath.json")
+
 KEYPOINT_SETS: dict[str, KeypointSet] = {
-    s.name: s for s in (COCO, H36M, MPII, CROWDPOSE, AIC, COCO_WHOLEBODY, BLAZEPOSE)
+    s.name: s for s in (COCO, H36M, MPII, CROWDPOSE, AIC, COCO_WHOLEBODY, BLAZEPOSE, GOLIATH)
 }
 
 _ALIASES = {
     "coco17": "coco", "coco_17": "coco", "h36m17": "h36m", "human36m": "h36m", "mpii16": "mpii",
     "wholebody": "coco_wholebody", "cocowholebody": "coco_wholebody", "coco_wholebody133": "coco_wholebody",
     "mediapipe": "blazepose", "blazepose33": "blazepose", "aic14": "aic", "crowdpose14": "crowdpose",
+    "goliath308": "goliath", "sapiens": "goliath",
 }  # fmt: skip
 
 

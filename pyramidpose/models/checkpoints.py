@@ -408,7 +408,8 @@ def read_checkpoint(
 ) -> tuple[dict[str, torch.Tensor], ModelConfig, str]:
     """Read any supported checkpoint as ``(state dict in pyramidpose names, ModelConfig, format)``.
 
-    ``format`` is ``"official"``, ``"hf"`` or ``"pyramidpose"``. ``dataset`` selects the
+    ``format`` is ``"official"``, ``"sapiens"`` (an official Sapiens pose checkpoint, see
+    :mod:`pyramidpose.models.sapiens`), ``"hf"`` or ``"pyramidpose"``. ``dataset`` selects the
     per-dataset head of an official ViTPose+ checkpoint (see :func:`convert_official_state_dict`).
     """
     p = Path(path)
@@ -438,7 +439,7 @@ def read_checkpoint(
         if _is_hf(sd):
             hf_config = _read_hf_config(p.parent / "config.json") if (p.parent / "config.json").is_file() else {}
             return _from_hf(sd, hf_config or {}, p)
-        return _from_official(sd, p, dataset)
+        return _from_official_or_sapiens(sd, p, dataset)
     obj = _torch_load_safely(p)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         sd = _tensors_only(obj["state_dict"], p)
@@ -448,7 +449,7 @@ def read_checkpoint(
         sd = _tensors_only(obj, p)
     if _is_hf(sd):
         return _from_hf(sd, {}, p)
-    return _from_official(sd, p, dataset)
+    return _from_official_or_sapiens(sd, p, dataset)
 
 
 def _read_hf_config(path: Path) -> dict[str, Any] | None:
@@ -457,6 +458,21 @@ def _read_hf_config(path: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: unreadable JSON ({exc})") from None
     return cfg if isinstance(cfg, dict) and cfg.get("model_type") == "vitpose" else None
+
+
+def _from_official_or_sapiens(
+    sd: dict[str, torch.Tensor], p: Path, dataset: int = 0
+) -> tuple[dict[str, torch.Tensor], ModelConfig, str]:
+    """An mmpose-layout checkpoint: Sapiens (mmpretrain ViT keys) or ViTPose."""
+    from pyramidpose.models.sapiens import convert_sapiens_state_dict, is_sapiens_state_dict
+
+    if not is_sapiens_state_dict(sd):
+        return _from_official(sd, p, dataset)
+    try:
+        sd, cfg = convert_sapiens_state_dict(sd, source=str(p))
+    except CheckpointError as exc:
+        raise CheckpointError(str(exc) if str(p) in str(exc) else f"{p}: {exc}") from None
+    return sd, cfg, "sapiens"
 
 
 def _from_official(

@@ -17,10 +17,13 @@ class ClassicHead(nn.Module):
 
     ``deconv_layers`` indices: 0 deconv, 1 BN, 2 ReLU, 3 deconv, 4 BN, 5 ReLU (as in mmpose).
     ``num_deconvs`` 1 (stride-8 features of overlapping patches) or 0 (stride 4) upsample less, so the
-    heatmaps stay at stride 4.
+    heatmaps stay at stride 4. ``num_convs`` > 0 adds ``conv_layers`` (1x1 conv + BN + ReLU each,
+    indices 0, 1, 2, 3...) before the final layer, as the Sapiens head (mmpose ``HeatmapHead``).
     """
 
-    def __init__(self, in_channels: int, num_keypoints: int, channels: int = 256, num_deconvs: int = 2) -> None:
+    def __init__(
+        self, in_channels: int, num_keypoints: int, channels: int = 256, num_deconvs: int = 2, num_convs: int = 0
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for i in range(num_deconvs):
@@ -30,8 +33,14 @@ class ClassicHead(nn.Module):
                 nn.ReLU(inplace=True),
             ]
         self.deconv_layers = nn.Sequential(*layers)
-        if num_deconvs == 0:
-            channels = in_channels
+        width = in_channels if num_deconvs == 0 else channels
+        if num_convs:
+            convs: list[nn.Module] = []
+            for _ in range(num_convs):
+                convs += [nn.Conv2d(width, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+                width = channels
+            self.conv_layers = nn.Sequential(*convs)
+        channels = width
         self.final_layer = nn.Conv2d(channels, num_keypoints, 1)
         self.reset_parameters()
 
@@ -49,7 +58,10 @@ class ClassicHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # channels-last runs the deconvolutions on oneDNN's fast NHWC path (the ViT map already is)
         x = x.contiguous(memory_format=torch.channels_last)
-        return self.final_layer(self.deconv_layers(x)).contiguous()
+        x = self.deconv_layers(x)
+        if hasattr(self, "conv_layers"):
+            x = self.conv_layers(x)
+        return self.final_layer(x).contiguous()
 
 
 class SimpleHead(nn.Module):
@@ -71,14 +83,16 @@ class SimpleHead(nn.Module):
 
 
 def build_head(
-    kind: str, in_channels: int, num_keypoints: int, channels: int = 256, in_stride: int = 16
+    kind: str, in_channels: int, num_keypoints: int, channels: int = 256, in_stride: int = 16, num_convs: int = 0
 ) -> nn.Module:
-    """``"classic"`` -> :class:`ClassicHead`, ``"simple"`` -> :class:`SimpleHead`; both bring
-    ``in_stride`` features (16, 8 or 4) to stride-4 heatmaps."""
+    """``"classic"`` -> :class:`ClassicHead` (``num_convs`` extra 1x1 convs), ``"simple"`` ->
+    :class:`SimpleHead`; both bring ``in_stride`` features (16, 8 or 4) to stride-4 heatmaps."""
     if in_stride not in (4, 8, 16):
         raise ValueError(f"head input stride must be 4, 8 or 16, got {in_stride}")
     if kind == "classic":
-        return ClassicHead(in_channels, num_keypoints, channels, num_deconvs={16: 2, 8: 1, 4: 0}[in_stride])
+        return ClassicHead(
+            in_channels, num_keypoints, channels, num_deconvs={16: 2, 8: 1, 4: 0}[in_stride], num_convs=num_convs
+        )
     if kind == "simple":
         return SimpleHead(in_channels, num_keypoints, scale_factor=in_stride // 4)
     raise ValueError(f"unknown head {kind!r}: expected 'classic' or 'simple'")

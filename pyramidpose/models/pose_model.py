@@ -42,6 +42,7 @@ class ModelConfig:
         mlp_ratio: FFN width over ``embed_dim``.
         head: ``classic`` (2 deconvs) or ``simple`` (bilinear x4 + 3x3 conv).
         head_channels: deconv width of the classic head.
+        head_convs: 1x1 conv + BN + ReLU layers after the deconvs of the classic head (Sapiens: 2).
         num_keypoints: heatmap channels K.
         keypoint_set: name for :func:`pyramidpose.skeletons.get_keypoint_set` (flip pairs, drawing).
         input_size: crop size ``(H, W)``; heatmaps are ``(H/4, W/4)``.
@@ -66,6 +67,7 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     head: str = "classic"
     head_channels: int = 256
+    head_convs: int = 0
     num_keypoints: int = 17
     keypoint_set: str = "coco"
     input_size: tuple[int, int] = (256, 192)
@@ -94,6 +96,8 @@ class ModelConfig:
             raise ConfigError(f"unknown attention kind(s) {bad}; expected {list(ATTENTION_KINDS)}")
         if min(self.window_size) < 1:
             raise ConfigError(f"window_size {self.window_size} must be two positive token counts (h, w)")
+        if self.head_convs < 0 or (self.head_convs and self.head != "classic"):
+            raise ConfigError(f"head_convs {self.head_convs}: extra convs exist for the classic head only (>= 0)")
         if self.patch_ratio not in PATCH_RATIOS:
             raise ConfigError(f"patch_ratio must be one of {list(PATCH_RATIOS)}, got {self.patch_ratio}")
         if self.patch_ratio != 1 and self.neck is not None:
@@ -191,7 +195,8 @@ class PoseModel(nn.Module):
             )
         else:
             self.head = build_head(
-                config.head, config.embed_dim, config.num_keypoints, config.head_channels, self.backbone.stride
+                config.head, config.embed_dim, config.num_keypoints, config.head_channels, self.backbone.stride,
+                config.head_convs,
             )
 
     @property
