@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "COCO keypoint AP/AR of a results file (identical to pycocotools)"),
     "weights": ("weights", "list or download the official ViTPose checkpoints"),
     "train": ("train", "train or fine-tune a 2D pose model from a YAML config"),
+    "distill": ("distill", "train a 2D pose student with a teacher (knowledge distillation)"),
     "ablate": ("ablate", "train and compare several configs with the same budget and seeds"),
     "lift": ("lift", "2D-to-3D lifting: train, eval, or lift tracks from a predict run"),
     "forecast": ("forecast", "future pose forecasting: train, eval, or forecast a sequence"),

@@ -348,6 +348,11 @@ class CocoKeypointDataset:
             self.instances = self.instances[: int(max_instances)]
         self.cache_images = cache_images
         self._cache: dict[str, np.ndarray] = {}
+        #: Distillation: a teacher's keypoints ``[N, K, 3]`` (image pixels, score) per instance and the
+        #: score threshold; when set, training samples also hold ``teacher_target``/``teacher_weight``
+        #: encoded from them under the same augmentation (see ``pyramidpose.training.distill``).
+        self.teacher_keypoints: np.ndarray | None = None
+        self.teacher_score_thr = 0.3
 
     @property
     def aspect_ratio(self) -> float:
@@ -383,6 +388,8 @@ class CocoKeypointDataset:
         if self.train:
             out["target"] = np.zeros((k, *self.codec.heatmap_size), np.float32)
             out["target_weight"] = np.zeros((k,), np.float32)
+            if self.teacher_keypoints is not None:
+                out["teacher_target"], out["teacher_weight"] = out["target"].copy(), out["target_weight"].copy()
         else:
             c, s = self._center_scale(inst)
             out.update(center=c.astype(np.float32), scale=s.astype(np.float32), score=np.float32(inst.score))
@@ -400,12 +407,17 @@ class CocoKeypointDataset:
         assert inst.keypoints is not None
         kp = inst.keypoints[:, :2].astype(np.float64)
         vis = inst.keypoints[:, 2] > 0
+        teacher = None if self.teacher_keypoints is None else self.teacher_keypoints[index]
+        t_kp = None if teacher is None else teacher[:, :2].astype(np.float64)
+        t_vis = None if teacher is None else teacher[:, 2] >= self.teacher_score_thr
         center, scale = self._center_scale(inst)
         # 1. flip (the whole image, as mmpose's TopDownRandomFlip)
         if rng.random() < self.flip_prob:
             img = img[:, ::-1]
             width = img.shape[1]
             kp, vis = flip_keypoints(kp, width, self.kpt_set, vis)
+            if t_kp is not None:
+                t_kp, t_vis = flip_keypoints(t_kp, width, self.kpt_set, t_vis)
             center = np.array([width - 1 - center[0], center[1]])
         # 2. half body
         if vis.sum() > self.half_body_min_keypoints and rng.random() < self.half_body_prob:
@@ -421,7 +433,7 @@ class CocoKeypointDataset:
             crop = _color_jitter(crop, self.color_jitter, rng)
         kp_in = self.codec.image_to_input(kp, center, scale, rot)
         target, weight = self.codec.encode(kp_in, vis.astype(np.float32))
-        return {
+        out = {
             "image": self._to_tensor(crop),
             "target": np.asarray(target, np.float32),
             "target_weight": np.asarray(weight, np.float32).reshape(-1),
@@ -429,6 +441,12 @@ class CocoKeypointDataset:
             "valid": True,
             "error": "",
         }
+        if t_kp is not None:
+            t_in = self.codec.image_to_input(t_kp, center, scale, rot)
+            t_target, t_weight = self.codec.encode(t_in, t_vis.astype(np.float32))
+            out["teacher_target"] = np.asarray(t_target, np.float32)
+            out["teacher_weight"] = np.asarray(t_weight, np.float32).reshape(-1)
+        return out
 
     def _val_sample(self, index: int, inst: Instance, img: np.ndarray) -> dict[str, Any]:
         center, scale = self._center_scale(inst)

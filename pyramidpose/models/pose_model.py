@@ -57,6 +57,8 @@ class ModelConfig:
             (one per block; empty = all global, plain ViTPose). See :mod:`pyramidpose.models.vit`.
         window_size: window ``(h, w)`` in tokens of the window kinds.
         patch_ratio: overlapping patch embedding: 1 = plain (stride 16), 2 = stride 8, 4 = stride 4.
+        knowledge_token: the backbone carries ViTPose's knowledge token (``backbone.knowledge_token``),
+            learned with a frozen teacher and appended to the tokens (see ``training/distill.py``).
     """
 
     name: str = "vitpose-b"
@@ -81,6 +83,7 @@ class ModelConfig:
     attention: tuple[str, ...] = ()
     window_size: tuple[int, int] = (8, 6)
     patch_ratio: int = 1
+    knowledge_token: bool = False
 
     def __post_init__(self) -> None:
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
@@ -100,6 +103,8 @@ class ModelConfig:
             raise ConfigError(f"head_convs {self.head_convs}: extra convs exist for the classic head only (>= 0)")
         if self.patch_ratio not in PATCH_RATIOS:
             raise ConfigError(f"patch_ratio must be one of {list(PATCH_RATIOS)}, got {self.patch_ratio}")
+        if self.knowledge_token and any(a != "global" for a in self.attention):
+            raise ConfigError("knowledge_token needs global attention in every block")
         if self.patch_ratio != 1 and self.neck is not None:
             raise ConfigError("patch_ratio > 1 works with the plain heads only (the pyramid necks assume stride 16)")
         if self.backbone != "custom":
@@ -172,6 +177,7 @@ class PoseModel(nn.Module):
             attention=config.attention,
             window_size=config.window_size,
             patch_ratio=config.patch_ratio,
+            knowledge_token=config.knowledge_token,
         )
         self.neck: nn.Module | None = None
         self.aux_weight = 0.0

@@ -389,6 +389,8 @@ class ViT(nn.Module):
             empty = all global (plain ViTPose).
         window_size: window ``(h, w)`` in tokens for the window kinds.
         patch_ratio: 1 = plain 16x16 patches; 2 or 4 = overlapping patches with stride 8 or 4.
+        knowledge_token: append one learned token (``knowledge_token``, ``[1, 1, C]``) to the patch
+            tokens in every block (ViTPose's token distillation); dropped before the feature map.
 
     Parameter names match the official checkpoints: ``patch_embed.proj``, ``pos_embed``,
     ``blocks.{i}.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2,mlp.experts.{e}}``, ``last_norm``.
@@ -410,6 +412,7 @@ class ViT(nn.Module):
         attention: Sequence[str] = (),
         window_size: tuple[int, int] = (8, 6),
         patch_ratio: int = 1,
+        knowledge_token: bool = False,
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
@@ -421,9 +424,12 @@ class ViT(nn.Module):
         kinds = tuple(attention) or ("global",) * depth
         if len(kinds) != depth:
             raise ValueError(f"attention lists {len(kinds)} block kinds for a {depth}-block backbone")
+        if knowledge_token and set(kinds) != {"global"}:
+            raise ValueError("a knowledge token needs global attention in every block")
         self.grid = token_grid(tuple(input_size), self.patch_ratio)
         self.patch_embed = PatchEmbed(embed_dim, patch_ratio=self.patch_ratio)
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
+        self.knowledge_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if knowledge_token else None
         # stochastic depth grows linearly from 0 (first block) to drop_path_rate (last block)
         rates = [drop_path_rate * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path_rate]
         self.blocks = nn.ModuleList(
@@ -439,6 +445,8 @@ class ViT(nn.Module):
     def reset_parameters(self) -> None:
         """Truncated-normal(0.02) linears and position embedding, unit LayerNorms (as ViTPose)."""
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if self.knowledge_token is not None:
+            nn.init.trunc_normal_(self.knowledge_token, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -458,7 +466,10 @@ class ViT(nn.Module):
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected a [B, 3, H, W] batch, got shape {tuple(x.shape)}")
         tokens, grid = self.patch_embed(x)
-        return tokens + self._pos_embed_for(grid).to(tokens.dtype), grid
+        tokens = tokens + self._pos_embed_for(grid).to(tokens.dtype)
+        if self.knowledge_token is not None:  # appended last; the map keeps the first h*w tokens
+            tokens = torch.cat([tokens, self.knowledge_token.to(tokens.dtype).expand(tokens.shape[0], -1, -1)], 1)
+        return tokens, grid
 
     def forward(self, x: torch.Tensor, dataset_index: int | torch.Tensor | None = None) -> torch.Tensor:
         """``[B, 3, H, W]`` -> final normalised feature map ``[B, C, h, w]`` (``h, w`` = token grid)."""
@@ -466,7 +477,7 @@ class ViT(nn.Module):
         tokens, (h, w) = self._embed(x)
         for blk in self.blocks:
             tokens = blk(tokens, ds, (h, w))
-        return _to_map(self.last_norm(tokens), h, w)
+        return _to_map(self.last_norm(tokens[:, : h * w]), h, w)
 
     def forward_intermediates(
         self,
@@ -494,8 +505,8 @@ class ViT(nn.Module):
         for i, blk in enumerate(self.blocks[: max(idx) + 1] if idx else []):
             tokens = blk(tokens, ds, (h, w))
             if i in wanted:
-                out = self.last_norm(tokens) if norm else tokens
-                found[i] = _to_map(out, h, w)
+                out = tokens[:, : h * w]
+                found[i] = _to_map(self.last_norm(out) if norm else out, h, w)
         return [found[i] for i in idx]
 
     @property

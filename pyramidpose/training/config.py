@@ -194,6 +194,32 @@ class CheckpointConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation from a teacher (see ``pyramidpose/training/distill.py``, docs/variants.md)."""
+
+    teacher: str | None = None
+    """Any pose model pyramidpose runs: a checkpoint ``load_model`` reads (ViTPose, Sapiens, ours), or a
+    ``--weights`` name of ``load_backend`` (``blazepose``, the embedded ONNX models...); ``null`` = no
+    distillation."""
+    mode: str = "auto"
+    """``heatmaps``: mimic the teacher's heatmaps (resampled to the student grid; heatmap models only);
+    ``keypoints``: the teacher's keypoints rendered as targets (any backend); ``auto``: heatmaps when the
+    teacher is a heatmap checkpoint, else keypoints."""
+    mimic_weight: float = 1.0
+    """Weight of the teacher loss."""
+    gt_weight: float = 1.0
+    """Weight of the ground-truth loss (only labelled keypoints count)."""
+    score_thr: float = 0.3
+    """Teacher keypoints scored below this are no target (keypoint mode and pseudo-labels)."""
+    pseudo_labels: bool = True
+    """Also train on the unlabelled (no keypoints, not crowd) people of the training images, with the
+    teacher's keypoints as their only targets."""
+    knowledge_token: str | None = None
+    """A knowledge token learned with the frozen teacher (``pyramidpose distill --knowledge-token``),
+    appended frozen to the student's tokens."""
+
+
+@dataclass
 class Config:
     """A complete training configuration."""
 
@@ -204,6 +230,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     base_dir: str = ""
     """Directory of the config file (set by :func:`load_config`; resolves relative data paths)."""
 
@@ -319,6 +346,7 @@ def _check_choices(cfg: Config) -> None:
         "data.codec": (cfg.data.codec, ("udp", "msra")),
         "optim.schedule": (cfg.optim.schedule, ("step", "cosine")),
         "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
+        "distill.mode": (cfg.distill.mode, ("auto", "heatmaps", "keypoints")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

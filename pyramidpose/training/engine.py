@@ -104,6 +104,8 @@ def _model_args(cfg: Config) -> tuple[tuple[Any, ...], dict[str, Any]]:
         kwargs.setdefault("drop_path", cfg.model.drop_path_rate)
     kwargs.setdefault("keypoint_set", kset.name)
     kwargs.setdefault("codec", cfg.data.codec)
+    if cfg.distill.knowledge_token:
+        kwargs.setdefault("knowledge_token", True)
     kwargs.update(num_keypoints=kset.num_keypoints, input_size=tuple(cfg.model.input_size), head=cfg.model.head)
     return (cfg.model.name,), kwargs
 
@@ -375,6 +377,15 @@ def _train(
 
     # data
     train_ds = make_dataset(cfg, True, paths)
+    hm_teacher = None
+    if cfg.distill.teacher:  # knowledge distillation (training/distill.py)
+        from pyramidpose.training import distill
+
+        if distill.resolve_mode(cfg.distill) == "keypoints":
+            distill.attach_keypoint_teacher(train_ds, cfg.distill, log, progress=info.is_main)
+        else:
+            hm_teacher = distill.HeatmapTeacher(cfg.distill.teacher, device, udp=cfg.data.codec == "udp")
+            log(f"distill: mimicking the heatmaps of {cfg.distill.teacher}")
     val_ds = make_dataset(cfg, False, paths) if cfg.data.val_ann and cfg.eval.interval > 0 else None
     for name, ds in (("train", train_ds), ("val", val_ds)):
         if ds is not None and ds.skipped:
@@ -389,6 +400,11 @@ def _train(
     _seed_all(cfg.train.seed)
     model = build_model(cfg)
     init_weights(model, cfg, log)
+    if cfg.distill.knowledge_token:
+        from pyramidpose.training.distill import install_token, load_token
+
+        install_token(model, load_token(cfg.distill.knowledge_token))
+        log(f"distill: frozen knowledge token from {cfg.distill.knowledge_token}")
     model.to(device)
     ddp: nn.Module = model
     if info.distributed:
@@ -513,6 +529,15 @@ def _train(
                 with autocast_context(device, amp):
                     out = ddp(img)
                 loss = criterion(out.float(), target, weight)
+                if "teacher_target" in batch or hm_teacher is not None:
+                    if "teacher_target" in batch:
+                        t_target = batch["teacher_target"].to(device, non_blocking=True)
+                        t_weight = batch["teacher_weight"].to(device, non_blocking=True)
+                    else:
+                        t_target, t_weight = hm_teacher(img, tuple(out.shape[-2:])), None
+                    loss = cfg.distill.gt_weight * loss + cfg.distill.mimic_weight * criterion(
+                        out.float(), t_target, t_weight
+                    )
                 aux_fn = getattr(model, "auxiliary_loss", None)
                 aux = aux_fn(target, weight) if aux_fn is not None else None
                 if aux is not None:
