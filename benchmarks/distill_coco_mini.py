@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 def _evaluate(model_path: Path, cfg) -> dict[str, float]:  # noqa: ANN001
     from pyramidpose import load_model
     from pyramidpose.evaluation.pck import pck_from_results
-    from pyramidpose.training.engine import coco_ap, make_dataset, predict_instances
+    from pyramidpose.training.engine import make_dataset
+    from pyramidpose.training.validation import coco_ap, predict_instances
 
     ds = make_dataset(cfg, False)
     results, _ = predict_instances(load_model(model_path), ds, batch_size=32, flip_test=True)
@@ -36,7 +37,8 @@ def _evaluate_teacher(teacher: str, cfg) -> dict[str, float]:  # noqa: ANN001
     from pyramidpose.evaluation.pck import pck_from_results
     from pyramidpose.inference.backends import load_backend
     from pyramidpose.training.distill import teacher_keypoints
-    from pyramidpose.training.engine import coco_ap, make_dataset
+    from pyramidpose.training.engine import make_dataset
+    from pyramidpose.training.validation import coco_ap
 
     ds = make_dataset(cfg, False)
     kps = teacher_keypoints(load_backend(teacher), ds.instances, ds.kpt_set.name)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pyramidpose.codecs.heatmap import decode_heatmaps, get_heatmap_maximum, heatmap_to_image
+from pyramidpose.codecs.heatmap import HeatmapCodec, get_heatmap_maximum
 from pyramidpose.data.coco import load_gt_instances
 from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
 from pyramidpose.models.heatmap_sr import upsample_heatmaps
@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: small convs run best on one thread)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ks = get_keypoint_set("coco")
@@ -91,19 +91,21 @@ def _run_stride(stride, args, train, val, val_ann, kp, vis, centers, scales, gt_
         with torch.no_grad():
             return torch.cat([sr(c) for c in low_t.split(256)]).numpy()
 
+    dark_low = HeatmapCodec(input_size, heatmap_size=low.shape[-2:], udp=True, blur_kernel=kernel_low)
+    dark = HeatmapCodec(input_size, udp=True)  # stride 4, DARK-UDP, blur 11 (ViTPose)
     methods = {
-        f"DARK @ stride {stride}": (lambda: low, lambda h: decode_heatmaps(h, "dark_udp", kernel_low)),
+        f"DARK @ stride {stride}": (lambda: low, dark_low.decode),
         "bilinear + argmax": (up_bilinear, get_heatmap_maximum),
-        "bilinear + DARK": (up_bilinear, lambda h: decode_heatmaps(h, "dark_udp", 11)),
+        "bilinear + DARK": (up_bilinear, dark.decode),
         "SR + argmax": (up_sr, get_heatmap_maximum),
-        "SR + DARK": (up_sr, lambda h: decode_heatmaps(h, "dark_udp", 11)),
+        "SR + DARK": (up_sr, dark.decode),
     }
     for name, (make, dec) in methods.items():
         t0 = time.perf_counter()
         hm = make()
         coords, _ = dec(hm)
         ms = (time.perf_counter() - t0) * 1e3 / len(val)
-        img = heatmap_to_image(coords, centers, scales, (hm.shape[-1], hm.shape[-2]), udp=True)
+        img = dark.to_image(coords, centers, scales, tuple(hm.shape[-2:]))
         err = np.linalg.norm(img - gt_img[..., :2], axis=-1)[labelled]
         ap_ = coco_keypoint_eval(str(val_ann), _results(val, img))["AP"]
         print(f"| {stride} | {name} | {err.mean():.3f} | {np.percentile(err, 90):.3f} | {ap_:.3f} | {ms:.2f} |")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pyramidpose.codecs.heatmap import decode_heatmaps
+from pyramidpose.codecs.heatmap import HeatmapCodec
 from pyramidpose.data.coco import Instance
 from pyramidpose.errors import CheckpointError, ConfigError
 from pyramidpose.models.heatmap_sr import HeatmapSR, HeatmapSRConfig, load_heatmap_sr, save_heatmap_sr
@@ -40,9 +40,8 @@ def test_untrained_network_is_interpolation_in_the_codec_geometry(udp: bool) -> 
     with torch.no_grad():
         up = sr(torch.from_numpy(low)).numpy()
     assert up.shape == (8, 17, 64, 48)
-    method = "dark_udp" if udp else "dark"
-    c_low, _ = decode_heatmaps(low, method, 3)
-    c_up, _ = decode_heatmaps(up, method, 11)
+    c_low, _ = HeatmapCodec((256, 192), heatmap_size=(16, 12), udp=udp, blur_kernel=3).decode(low)
+    c_up, _ = HeatmapCodec((256, 192), udp=udp).decode(up)
     to_input_low = (np.array([191, 255]) / np.array([11, 15])) if udp else 16.0
     to_input_up = (np.array([191, 255]) / np.array([47, 63])) if udp else 4.0
     inside = (kp[..., 0] > 16) & (kp[..., 0] < 176) & (kp[..., 1] > 16) & (kp[..., 1] < 240)
@@ -50,7 +49,7 @@ def test_untrained_network_is_interpolation_in_the_codec_geometry(udp: bool) -> 
     assert np.median(err) < 1.5  # same place; the wrong geometry is off by ~6 px (MSRA) / ~1.5 px spread
 
 
-def test_training_on_ground_truth_beats_interpolation() -> None:
+def test_training_on_ground_truth_beats_interpolation(one_thread) -> None:
     people = _people(64)
     cfg = HeatmapSRTrainConfig(low_stride=16, steps=20, batch_size=4, lr=3e-3)
     sr, losses = train_heatmap_sr(people, cfg, progress=False, log=lambda _: None)
@@ -103,3 +102,34 @@ def test_training_on_a_pose_models_own_heatmaps(one_thread) -> None:
     cfg = HeatmapSRTrainConfig(input_size=(64, 48), low_stride=8, steps=3, batch_size=4)
     sr, losses = train_heatmap_sr(people, cfg, source=model, progress=False, log=lambda _: None)
     assert sr.config.factor == 2 and len(losses) == 3 and all(np.isfinite(losses))
+
+
+def test_topdown_predictor_runs_the_sr_stage_before_decoding() -> None:
+    """A model whose heatmaps are stride 16: with the SR stage the predictor decodes stride-4 maps and
+    lands on the keypoints; an SR model of the other geometry is refused."""
+    from types import SimpleNamespace
+
+    from pyramidpose.geometry.crops import box_to_center_scale, crop_to_image
+    from pyramidpose.inference.topdown import TopDownPredictor
+
+    rng = np.random.default_rng(0)
+    kp_in = rng.uniform([20, 20], [170, 235], (17, 2))  # crop pixels of a 256x192 input
+    low, _ = encode_at(kp_in[None], np.ones((1, 17)), (256, 192), 16, udp=True, sigma=2.0)
+
+    class Stride16(torch.nn.Module):
+        config = SimpleNamespace(input_size=(256, 192), codec="udp", keypoint_set="coco", num_keypoints=17)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(low).expand(x.shape[0], -1, -1, -1).clone()
+
+    box = np.array([[40.0, 30.0, 150.0, 200.0]])
+    c, s = box_to_center_scale(box, 192 / 256)
+    expect = crop_to_image(kp_in[None] * [47 / 191, 63 / 255], c, s, (64, 48), udp=True)[0]
+    image = np.zeros((300, 260, 3), np.uint8)
+    sr = HeatmapSR(HeatmapSRConfig(factor=4, udp=True))
+    stage = TopDownPredictor(Stride16(), flip_test=False, heatmap_sr=sr)
+    res = stage.predict(image, box)
+    assert stage.heatmaps(torch.zeros(1, 3, 256, 192)).shape == (1, 17, 64, 48)
+    assert np.abs(res.keypoints[0] - expect).max() < 1.5
+    with pytest.raises(ConfigError, match="geometry"):
+        TopDownPredictor(Stride16(), flip_test=False, heatmap_sr=HeatmapSR(HeatmapSRConfig(udp=False)))

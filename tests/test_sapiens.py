@@ -138,7 +138,7 @@ def test_predict_runs_sapiens_at_1024x768_with_308_keypoints(official: Path, tmp
     results = json.loads(out.read_text())
     assert len(results) == 1 and len(results[0]["keypoints"]) == 308 * 3
     kp = np.asarray(results[0]["keypoints"]).reshape(308, 3)
-    from pyramidpose.data.transforms import box_to_center_scale
+    from pyramidpose.geometry.crops import box_to_center_scale
 
     im = next(i for i in gt["images"] if i["id"] == one["image_id"])
     x, y, w, h = one["bbox"]  # the predictor clips the box to the image first

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="bf16 autocast is faster on CPUs with AMX (default fp32)",
     )  # fmt: skip
     vit.add_argument("--dataset", default=None, help="ViTPose+ expert (index or name, e.g. coco, aic, mpii; default 0)")
+    vit.add_argument("--heatmap-sr", default=None, metavar="SR.safetensors",
+                     help="heatmap super-resolution stage before decoding (pyramidpose.models.heatmap_sr)")  # fmt: skip
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     pipe = ap.add_argument_group("pipeline (images, folders, globs, videos)")
     pipe.add_argument(
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.mmpose_gt_boxes and not args.boxes:
         raise ConfigError("--mmpose-gt-boxes needs --boxes with a COCO annotation file")
-    vit_only = [f"--{n.replace('_', '-')}" for n in ("batch_size", "flip", "decode", "precision", "dataset")
+    vit_only = [f"--{n.replace('_', '-')}" for n in ("batch_size", "flip", "decode", "precision", "dataset", "heatmap_sr")
                 if getattr(args, n) is not None]  # fmt: skip
     if args.weights is None and vit_only:
         raise ConfigError(
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         vitpose = dict(
             dataset=int(dataset) if str(dataset).isdigit() else dataset, decode=args.decode,
             flip_test=True if args.flip is None else args.flip, batch_size=args.batch_size or 32,
-            precision=args.precision or "fp32",
+            precision=args.precision or "fp32", heatmap_sr=args.heatmap_sr,
         )  # fmt: skip
     config = PipelineConfig(
         out_dir=out_dir, weights=args.weights, boxes=args.boxes, mmpose_gt_boxes=args.mmpose_gt_boxes,

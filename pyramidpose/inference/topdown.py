@@ -79,6 +79,9 @@ class TopDownPredictor:
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
         keypoint_set: layout name (default from the model config, else COCO when K = 17).
         padding: box padding (1.25).
+        heatmap_sr: optional decoder stage between the network and the decoding: a heatmap
+            super-resolution module (:class:`pyramidpose.models.heatmap_sr.HeatmapSR`) applied to the
+            (flip-averaged) heatmaps, e.g. stride-16 maps to stride 4; its geometry must be the codec's.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class TopDownPredictor:
         precision: str = "fp32",
         keypoint_set: str | KeypointSet | None = None,
         padding: float = 1.25,
+        heatmap_sr: nn.Module | None = None,
     ) -> None:
         cfg = getattr(model, "config", None)
         if codec is None:
@@ -145,6 +149,13 @@ class TopDownPredictor:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self._flip_index = None if ks is None else ks.flip_index()
+        sr_udp = getattr(getattr(heatmap_sr, "config", None), "udp", codec.udp)
+        if heatmap_sr is not None and sr_udp != codec.udp:
+            raise ConfigError(
+                f"the heatmap SR stage was trained for the {'UDP' if sr_udp else 'MSRA'} geometry but the codec "
+                f"decodes {codec.method}; use a matching SR model or --decode"
+            )
+        self.heatmap_sr = None if heatmap_sr is None else heatmap_sr.to(self.device).eval()
 
     # ------------------------------------------------------------------ network
 
@@ -162,6 +173,8 @@ class TopDownPredictor:
             n = out.shape[0] // 2
             back = self.codec.flip_back(out[n:], self._flip_index)
             out = (out[:n] + back) * 0.5
+        if self.heatmap_sr is not None:  # optional decoder stage: super-resolved heatmaps are decoded
+            out = self.heatmap_sr(out).float()
         return out.cpu().numpy()
 
     # ------------------------------------------------------------------ crops

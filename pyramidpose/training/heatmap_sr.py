@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyramidpose.codecs.heatmap import encode_msra, encode_udp
+from pyramidpose.codecs.heatmap import HeatmapCodec, encode_msra
 from pyramidpose.data.coco import Instance
-from pyramidpose.data.transforms import affine_points, box_to_center_scale, get_affine_matrix
+from pyramidpose.geometry.crops import box_to_center_scale, image_to_crop
 from pyramidpose.models.heatmap_sr import HeatmapSR, HeatmapSRConfig, upsample_heatmaps
 from pyramidpose.training.losses import keypoint_mse
 
@@ -82,7 +82,7 @@ def crop_keypoints(
     kps, vis = [], []
     for inst, c, s in zip(instances, centers, scales):
         kp = np.asarray(inst.keypoints, np.float64)
-        kps.append(affine_points(kp[:, :2], get_affine_matrix(c, s, (w, h), udp=udp)))
+        kps.append(image_to_crop(kp[:, :2], c, s, (h, w), udp=udp))
         vis.append(kp[:, 2] > 0)
     return np.stack(kps), np.stack(vis).astype(np.float32), centers, scales
 
@@ -90,12 +90,13 @@ def crop_keypoints(
 def encode_at(
     keypoints: np.ndarray, visible: np.ndarray, input_size: tuple[int, int], stride: int, *, udp: bool, sigma: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth heatmaps ``(N, K, H/stride, W/stride)`` and weights of crop-pixel keypoints."""
+    """Ground-truth heatmaps ``(N, K, H/stride, W/stride)`` and weights of crop-pixel keypoints
+    (the codec's encoding under UDP; MSRA with DARK's unbiased sub-pixel Gaussians)."""
     h, w = input_size
-    size_wh = (w // stride, h // stride)
+    low = (h // stride, w // stride)
     if udp:
-        return encode_udp(keypoints, visible, (w, h), size_wh, sigma)
-    return encode_msra(keypoints, visible, (w, h), size_wh, sigma, unbiased=True)
+        return HeatmapCodec(input_size=(h, w), heatmap_size=low, sigma=sigma, udp=True).encode(keypoints, visible)
+    return encode_msra(keypoints, visible, (h, w), low, sigma, unbiased=True)
 
 
 def model_heatmaps_at(
@@ -199,12 +200,13 @@ def _crops(
     cache: dict[str, np.ndarray],
 ) -> torch.Tensor:  # fmt: skip
     from pyramidpose.data.images import read_image
-    from pyramidpose.data.transforms import normalize_crops, warp_crop
+    from pyramidpose.data.transforms import normalize_crops
+    from pyramidpose.geometry.crops import warp_crop
 
     h, w = input_size
     out = []
     for inst, c, s in zip(pick, centers, scales):
         if inst.image_path not in cache:
             cache[inst.image_path] = read_image(inst.image_path)
-        out.append(warp_crop(cache[inst.image_path], c, s, (w, h), udp=udp))
+        out.append(warp_crop(cache[inst.image_path], c, s, (h, w), udp=udp))
     return torch.from_numpy(normalize_crops(np.stack(out)))

@@ -29,8 +29,9 @@ class ViTPoseBackend:
     """A heatmap checkpoint through the top-down predictor.
 
     ``decode`` names the heatmap decoding (:data:`pyramidpose.codecs.heatmap.DECODE_METHODS`; default
-    the model's codec with DARK); ``predictor_kwargs`` go to :class:`TopDownPredictor`
-    (``flip_test``, ``batch_size``, ``precision``...).
+    the model's codec with DARK); ``heatmap_sr`` is a heatmap super-resolution model file
+    (:func:`pyramidpose.models.heatmap_sr.load_heatmap_sr`) run as the predictor's decoder stage;
+    ``predictor_kwargs`` go to :class:`TopDownPredictor` (``flip_test``, ``batch_size``, ``precision``...).
     """
 
     needs_boxes = True
@@ -41,6 +42,7 @@ class ViTPoseBackend:
         device: str | None = None,
         dataset: int | str = 0,
         decode: str | None = None,
+        heatmap_sr: str | os.PathLike[str] | None = None,
         **predictor_kwargs: Any,
     ) -> None:
         if device is None:
@@ -49,6 +51,10 @@ class ViTPoseBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model = load_model(weights, device=device, dataset=dataset)
         codec = HeatmapCodec.from_config(model.config, method=decode)
+        if heatmap_sr is not None:
+            from pyramidpose.models.heatmap_sr import load_heatmap_sr
+
+            predictor_kwargs["heatmap_sr"] = load_heatmap_sr(heatmap_sr)
         self.predictor = TopDownPredictor(model, codec=codec, device=device, **predictor_kwargs)
         ks = self.predictor.keypoint_set
         self.keypoint_set = ks.name if ks is not None else "custom"
