@@ -25,7 +25,7 @@ def setup(coco_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     import pyramidpose
 
     tmp = tmp_path_factory.mktemp("flow")
-    ann, folder = coco_subset(coco_mini, "val", 15, tmp)
+    ann, folder = coco_subset(coco_mini, "val", 8, tmp)
     torch.manual_seed(0)
     model = pyramidpose.create_model("vitpose-tiny", input_size=(64, 48))
     with torch.no_grad():  # heatmap maxima above the rescoring threshold: instance scores are not all 0
@@ -160,6 +160,8 @@ def test_options_that_cannot_apply_are_refused(setup: dict, capsys) -> None:
     assert "needs a COCO annotation file" in capsys.readouterr().err
     assert cli.main([*base, "--decode", "msra"]) == 2  # no --weights: the embedded model has no heatmaps
     assert "apply to heatmap checkpoints" in capsys.readouterr().err
+    assert cli.main([*base, "--weights", "blazepose-fast", "--batch-size", "8"]) == 2  # a preset, not a checkpoint
+    assert "--batch-size apply to heatmap checkpoints" in capsys.readouterr().err
     assert cli.main([*base, "--weights", str(setup["weights"]), "--boxes", str(setup["det_file"]), "--oks-nms", "1.5"]) == 2
     assert "--oks-nms must be in (0, 1]" in capsys.readouterr().err
     assert not (setup["tmp"] / "x.json").exists()

@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pyramidpose.inference.backends import DETECTORS, PRESETS
+
 DECODES = ("dark_udp", "udp", "dark", "msra")
 
 
@@ -32,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--weights", default=None,
-        help="checkpoint: official .pth, HF directory or .safetensors (default: the embedded BlazePose model)",
+        help="checkpoint: official .pth, HF directory or .safetensors, or a model preset "
+        f"({', '.join(PRESETS)}; default: the embedded BlazePose model)",
     )  # fmt: skip
     ap.add_argument("--image-dir", default=None, help="folder with the images (the same as --input DIR)")
     ap.add_argument(
@@ -82,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the images a COCO annotation file lists, with its image ids (e.g. to evaluate detector "
         "boxes on its images, or for a boxes file whose ids are not file names)",
     )  # fmt: skip
-    pipe.add_argument("--detector", choices=("blazepose", "hog"), default="blazepose", help="person detector without --boxes")
+    pipe.add_argument(
+        "--detector", choices=tuple(DETECTORS), default=None,
+        help="person detector without --boxes (default: the model preset's, else blazepose)",
+    )  # fmt: skip
     pipe.add_argument(
         "--preset", choices=("accurate", "fast", "multiscale"), default="accurate",
         help="embedded model on images: accurate = aligned crop + flip test, fast = no flip, "
@@ -116,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("--mmpose-gt-boxes needs --boxes with a COCO annotation file")
     vit_only = [f"--{n.replace('_', '-')}" for n in ("batch_size", "flip", "decode", "precision", "dataset", "heatmap_sr")
                 if getattr(args, n) is not None]  # fmt: skip
-    if args.weights is None and vit_only:
+    checkpoint = args.weights is not None and args.weights not in PRESETS
+    if not checkpoint and vit_only:
         raise ConfigError(
             f"{', '.join(vit_only)} apply to heatmap checkpoints given with --weights; the embedded model "
             "is tuned with --preset / --video-preset"
@@ -128,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     results_path = out if out.suffix.lower() == ".json" else None
     out_dir = out.parent if results_path is not None else out
     vitpose = {}
-    if args.weights is not None:
+    if checkpoint:
         dataset = args.dataset or "0"
         vitpose = dict(
             dataset=int(dataset) if str(dataset).isdigit() else dataset, decode=args.decode,

@@ -24,7 +24,7 @@ from pyramidpose.data.boxes import BoxFile, load_box_file, read_image_table
 from pyramidpose.data.images import read_image
 from pyramidpose.data.video import DecodeReport, VideoWriter, is_video_path, iter_frames, probe_video
 from pyramidpose.errors import ConfigError, DataError, PyramidPoseError
-from pyramidpose.inference.backends import load_backend, load_detector
+from pyramidpose.inference.backends import DEFAULT_PRESET, PRESETS, load_backend, load_detector
 from pyramidpose.inference.backends.base import PersonDetector, PoseBackend, SessionOptions
 from pyramidpose.inference.results import PoseResult
 from pyramidpose.inference.smoothing import OneEuroConfig, TrackSmoother
@@ -42,12 +42,12 @@ class PipelineConfig:
     """Options of a pipeline run (the ``pyramidpose predict`` flags map onto these)."""
 
     out_dir: Path = Path("predict_out")
-    weights: str | None = None  # None -> embedded BlazePose default
+    weights: str | None = None  # a checkpoint or a preset name of backends.PRESETS; None -> the default preset
     boxes: str | None = None  # COCO detection-results (or GT annotation) file; None -> detector
     mmpose_gt_boxes: bool = False  # with an annotation boxes file: MMPose's GT-box protocol
     images_from: str | None = None  # COCO annotation file: only its images, and their ids
     oks_nms: float | None = None  # greedy OKS-NMS per image at this OKS (MMPose evaluation: 0.9)
-    detector: str = "blazepose"
+    detector: str | None = None  # a name of backends.DETECTORS; None -> the preset's detector (else blazepose)
     image_preset: str = "accurate"  # BlazePose preset for still images
     video_preset: str = "fast"  # BlazePose preset for video frames
     min_box_score: float = 0.0
@@ -236,7 +236,11 @@ class Pipeline:
     def detector(self) -> PersonDetector:
         """The person detector (built on first use)."""
         if self._detector is None:
-            self._detector = load_detector(self.config.detector)
+            name = self.config.detector
+            if name is None:
+                preset = PRESETS.get(str(self.config.weights or DEFAULT_PRESET))
+                name = preset.detector if preset is not None and preset.detector else "blazepose"
+            self._detector = load_detector(name)
         return self._detector
 
     def image_id(self, path: Path) -> int | str:
