@@ -26,7 +26,7 @@ def _validate_then_predict_and_eval(cfg, model, ann: Path, images: Path, tmp: Pa
     model = load_model(ckpt)  # the checkpoint, as predict reads it
     ds = make_dataset(cfg, False)
     metrics = validate(model, ds, cfg, DistInfo())
-    assert metrics is not None and metrics["num_predictions"] == len(ds) > 10
+    assert metrics is not None and metrics["num_predictions"] == len(ds) > 5
     val_results, bad = predict_instances(model, ds, cfg.eval.batch_size, cfg.eval.flip_test)
     assert not bad
     out = tmp / "pred.json"
@@ -63,16 +63,16 @@ def test_validation_ap_equals_predict_plus_eval(coco_mini: Path, tmp_path: Path,
 
 @pytest.mark.slow
 def test_validation_ap_equals_predict_plus_eval_after_training(coco_mini: Path, tmp_path: Path, capsys) -> None:
-    """A model trained (60 steps) on the persons of 4 train images, validated on them: a real AP."""
+    """A model trained (100 steps) on the persons of 6 train images, validated on them: a real AP."""
     from _training_utils import tiny_overrides
 
-    ann, images = coco_subset(coco_mini, "train", 4, tmp_path)
+    ann, images = coco_subset(coco_mini, "train", 6, tmp_path)
     cfg = load_config(None, tiny_overrides(coco_mini, persons=1000) + [
         "data.flip_prob=0", "data.half_body_prob=0", "data.scale_factor=0", "data.rot_prob=0",
         "data.repeat=20", "train.batch_size=8", "optim.lr=2e-3", "optim.layer_decay=1.0", "optim.weight_decay=0",
         f"data.train_ann={ann}", f"data.val_ann={ann}", "data.val_images=train2017", "eval.batch_size=16",
     ])  # fmt: skip
-    train(cfg, tmp_path / "run", max_steps=60)
+    train(cfg, tmp_path / "run", max_steps=100)
     model = load_model(tmp_path / "run" / "model_last.safetensors")
     ap_val, ap_cli = _validate_then_predict_and_eval(cfg, model, ann, images, tmp_path, None, capsys)
     print(f"trained: validation AP {ap_val:.4f}, predict + eval AP {ap_cli:.4f}")
