@@ -417,20 +417,21 @@ def _pickle_seeds(d: Path):
 
 
 def _read_pickle(path: Path, d: Path):
-    from pyramidpose.errors import DataError
+    from pyramidpose.errors import CheckpointError, DataError
     from pyramidpose.models.checkpoints import read_checkpoint
     from pyramidpose.utils.npyio import PICKLE_ERRORS, restricted_loads
 
-    refused = None
-    try:
-        restricted_loads(path.read_bytes())
-    except PICKLE_ERRORS as e:  # what restricted_loads's callers turn into a DataError
-        refused = DataError(f"refused: {e}")
+    data = path.read_bytes()
     target = path.with_suffix(".pth")
     os.replace(path, target)
-    read_checkpoint(target)  # a legacy (non-zip) torch checkpoint is a raw pickle too
-    if refused is not None:
-        raise refused
+    try:  # a legacy (non-zip) torch checkpoint is a raw pickle too; these are no checkpoints
+        read_checkpoint(target)
+    except CheckpointError:
+        pass
+    try:
+        restricted_loads(data)
+    except PICKLE_ERRORS as e:  # what restricted_loads's callers turn into a DataError
+        raise DataError(f"refused: {e}") from None
 
 
 def _mocap_seeds(d: Path):
