@@ -24,6 +24,8 @@ class KeypointSet:
         limbs: index pairs drawn as skeleton edges.
         limb_colors: one RGB tuple per limb.
         keypoint_colors: one RGB tuple per keypoint.
+        redundant_limbs: extra index pairs a bottom-up grouper links besides ``limbs`` (OpenPose's
+            redundant part affinity fields: they still connect a person when a joint between is missing).
     """
 
     name: str
@@ -33,12 +35,13 @@ class KeypointSet:
     limbs: tuple[tuple[int, int], ...]
     limb_colors: tuple[tuple[int, int, int], ...] = field(default=())
     keypoint_colors: tuple[tuple[int, int, int], ...] = field(default=())
+    redundant_limbs: tuple[tuple[int, int], ...] = field(default=())
 
     def __post_init__(self) -> None:
         k = len(self.keypoints)
         if len(set(self.keypoints)) != k:
             raise ValueError(f"{self.name}: duplicate keypoint names")
-        for a, b in (*self.flip_pairs, *self.limbs):
+        for a, b in (*self.flip_pairs, *self.limbs, *self.redundant_limbs):
             if not (0 <= a < k and 0 <= b < k):
                 raise ValueError(f"{self.name}: pair ({a}, {b}) out of range for {k} keypoints")
         if self.sigmas is not None and len(self.sigmas) != k:
@@ -125,6 +128,11 @@ COCO = KeypointSet(
     limbs=(
         (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
         (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+    ),  # fmt: skip
+    # nose and eyes to shoulders, shoulders-wrists, hips-ankles, shoulders-opposite hips, elbows-hips
+    redundant_limbs=(
+        (0, 5), (0, 6), (1, 5), (2, 6), (5, 9), (6, 10), (11, 15), (12, 16), (5, 12), (6, 11), (7, 11),
+        (8, 12),
     ),  # fmt: skip
 )
 
