@@ -53,7 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--det-thr", type=float, default=0.0, help="drop detections scoring below this")
     ap.add_argument(
         "--oks-nms", type=float, default=None, metavar="THR",
-        help="greedy OKS-NMS per image at this OKS (0.9 reproduces the ViTPose/MMPose evaluation); off by default",
+        help="greedy OKS-NMS per image at this OKS (0.9 reproduces the ViTPose/MMPose evaluation); off by default; "
+        "with --pose-nms soft-oks: the Gaussian's sigma (default 0.3)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--pose-nms", choices=("oks", "soft-oks", "parametric"), default=None,
+        help="pose NMS per image: greedy OKS-NMS, soft OKS-NMS (scores decay) or AlphaPose's parametric "
+        "pose NMS; off by default (--oks-nms THR alone means oks)",
     )  # fmt: skip
     ap.add_argument(
         "--mmpose-gt-boxes", action="store_true",
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     config = PipelineConfig(
         out_dir=out_dir, weights=args.weights, boxes=args.boxes, mmpose_gt_boxes=args.mmpose_gt_boxes,
-        images_from=args.images_from, oks_nms=args.oks_nms, detector=args.detector,
+        images_from=args.images_from, oks_nms=args.oks_nms, pose_nms=args.pose_nms, detector=args.detector,
         image_preset=args.preset, video_preset=args.video_preset, min_box_score=args.det_thr,
         track=args.track, smooth=args.smooth,
         one_euro=OneEuroConfig(min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta),

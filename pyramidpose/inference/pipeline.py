@@ -26,7 +26,7 @@ from pyramidpose.data.video import DecodeReport, VideoWriter, is_video_path, ite
 from pyramidpose.errors import ConfigError, DataError, PyramidPoseError
 from pyramidpose.inference.backends import DEFAULT_PRESET, PRESETS, load_backend, load_detector
 from pyramidpose.inference.backends.base import PersonDetector, PoseBackend, SessionOptions
-from pyramidpose.inference.results import PoseResult
+from pyramidpose.inference.results import POSE_NMS, PoseResult
 from pyramidpose.inference.smoothing import OneEuroConfig, TrackSmoother
 from pyramidpose.inference.tracking import PoseTracker
 from pyramidpose.skeletons import get_keypoint_set
@@ -47,6 +47,7 @@ class PipelineConfig:
     mmpose_gt_boxes: bool = False  # with an annotation boxes file: MMPose's GT-box protocol
     images_from: str | None = None  # COCO annotation file: only its images, and their ids
     oks_nms: float | None = None  # greedy OKS-NMS per image at this OKS (MMPose evaluation: 0.9)
+    pose_nms: str | None = None  # oks | soft-oks | parametric (oks_nms: the OKS threshold / soft sigma)
     detector: str | None = None  # a name of backends.DETECTORS; None -> the preset's detector (else blazepose)
     image_preset: str = "accurate"  # BlazePose preset for still images
     video_preset: str = "fast"  # BlazePose preset for video frames
@@ -226,9 +227,12 @@ class Pipeline:
                 c.boxes, det_thr=c.min_box_score, mmpose_gt=c.mmpose_gt_boxes, images=self.image_table or None
             )
         self._sigmas = None
-        if c.oks_nms is not None:
-            if not 0 < c.oks_nms <= 1:
-                raise ConfigError(f"--oks-nms must be in (0, 1], got {c.oks_nms}")
+        self._pose_nms = c.pose_nms or ("oks" if c.oks_nms is not None else None)
+        if self._pose_nms is not None and self._pose_nms not in POSE_NMS:
+            raise ConfigError(f"--pose-nms must be one of {', '.join(POSE_NMS)}, got {self._pose_nms!r}")
+        if c.oks_nms is not None and not 0 < c.oks_nms <= 1:
+            raise ConfigError(f"--oks-nms must be in (0, 1], got {c.oks_nms}")
+        if self._pose_nms in ("oks", "soft-oks"):
             self._sigmas = _oks_sigmas(self.backend.keypoint_set)
         self._detector = None if detector is None else load_detector(detector)
 
@@ -271,8 +275,8 @@ class Pipeline:
         for (path, image_id, image), result in self._image_results(paths, report):
             report.images += 1
             report.zero_area_boxes += result.num_skipped_boxes
-            if self._sigmas is not None:
-                result = result.oks_nms(self.config.oks_nms, self._sigmas)
+            if self._pose_nms is not None:
+                result = result.pose_nms(self._pose_nms, self.config.oks_nms, self._sigmas)
             report.people += len(result)
             coco.extend(result.to_coco(image_id))
             if self.config.draw or self.config.draw_dir:

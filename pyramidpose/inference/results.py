@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from pyramidpose.evaluation.nms import oks_nms as _oks_nms
+from pyramidpose.evaluation.nms import parametric_pose_nms, soft_oks_nms
 
 #: Keypoints with a heatmap maximum above this count towards the instance score (ViTPose/MMPose).
 RESCORE_THRESHOLD = 0.2
@@ -22,6 +23,9 @@ def rescore(box_scores: np.ndarray, keypoint_scores: np.ndarray, threshold: floa
     mean = np.divide((ks * above).sum(axis=-1), n, out=np.zeros(ks.shape[:-1]), where=n > 0)
     return (np.asarray(box_scores, dtype=np.float64) * mean).astype(np.float32)
 
+
+#: Pose NMS methods of :meth:`PoseResult.pose_nms` (``predict --pose-nms``).
+POSE_NMS = ("oks", "soft-oks", "parametric")
 
 @dataclass
 class PoseResult:
@@ -111,6 +115,32 @@ class PoseResult:
         areas = self.areas if self.areas is not None else self.bboxes[:, 2] * self.bboxes[:, 3]
         keep = _oks_nms(self.keypoints, self.scores, np.asarray(areas, np.float64), thr=thr, sigmas=sigmas)
         return self.select(np.sort(np.asarray(keep, dtype=np.int64)))
+
+    def pose_nms(self, method: str, thr: float | None = None, sigmas: np.ndarray | None = None) -> PoseResult:
+        """Pose NMS of these poses with ``method`` (one of :data:`POSE_NMS`); kept rows stay in order.
+
+        ``oks``: :meth:`oks_nms` at ``thr`` (default 0.9); ``soft-oks``: soft-OKS-NMS, Gaussian decay
+        with sigma ``thr`` (default 0.3), the kept poses get their decayed scores; ``parametric``:
+        AlphaPose's parametric pose NMS on keypoints, keypoint scores and boxes (``thr`` unused).
+        """
+        if len(self) < 2:
+            return self
+        if method == "oks":
+            return self.oks_nms(0.9 if thr is None else thr, sigmas)  # type: ignore[arg-type]
+        if method == "parametric":
+            b = np.asarray(self.bboxes, np.float64)
+            keep = parametric_pose_nms(self.keypoints, self.keypoint_scores, np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], 1))
+            return self.select(np.sort(np.asarray(keep, dtype=np.int64)))
+        if method != "soft-oks":
+            raise ValueError(f"unknown pose NMS {method!r}; choose from {', '.join(POSE_NMS)}")
+        areas = self.areas if self.areas is not None else self.bboxes[:, 2] * self.bboxes[:, 3]
+        keep, decayed = soft_oks_nms(
+            self.keypoints, self.scores, np.asarray(areas, np.float64), thr=0.3 if thr is None else thr, sigmas=sigmas
+        )
+        order = np.argsort(keep, kind="stable")
+        out = self.select(np.asarray(keep, dtype=np.int64)[order])
+        out.scores = np.asarray(decayed, dtype=np.float32)[order]
+        return out
 
     def to_coco(self, image_id: int | str, category_id: int = 1) -> list[dict[str, Any]]:
         """COCO keypoint results: ``{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}``.
