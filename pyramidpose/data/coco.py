@@ -294,6 +294,9 @@ class CocoKeypointDataset:
         padding, flip_prob, half_body_prob, half_body_min_keypoints, scale_factor,
         rot_factor, rot_prob, color_jitter: augmentation, see :class:`~pyramidpose.training.config.DataConfig`.
         max_instances: keep only the first N persons.
+        proposals, proposal_prob: a fitted :class:`~pyramidpose.data.proposals.ProposalModel`; with
+            this probability a training crop is taken around a box sampled from it (AlphaPose's
+            part-guided proposals) instead of the ground-truth box.
         cache_images: keep decoded images in memory (each worker process keeps its own copies).
 
     ``dataset[i]`` or ``dataset[(i, seed_triple)]`` returns a dict with ``image`` (float32 [3, H, W],
@@ -321,6 +324,8 @@ class CocoKeypointDataset:
         color_jitter: float = 0.0,
         max_instances: int | None = None,
         cache_images: bool = False,
+        proposals: Any = None,
+        proposal_prob: float = 0.0,
     ) -> None:
         self.kpt_set = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
         self.ann_file = Path(ann_file)
@@ -338,6 +343,8 @@ class CocoKeypointDataset:
         self.rot_factor = rot_factor
         self.rot_prob = rot_prob
         self.color_jitter = color_jitter
+        self.proposals = proposals
+        self.proposal_prob = proposal_prob if proposals is not None else 0.0
         if detections is not None and not train:
             self.instances, self.skipped = load_detection_instances(
                 Path(detections), self.ann_file, self.image_dir, det_score_thr
@@ -411,6 +418,12 @@ class CocoKeypointDataset:
         t_kp = None if teacher is None else teacher[:, :2].astype(np.float64)
         t_vis = None if teacher is None else teacher[:, 2] >= self.teacher_score_thr
         center, scale = self._center_scale(inst)
+        # 0. part-guided proposal: a box with a detector's typical error for this kind of person
+        if self.proposal_prob > 0 and rng.random() < self.proposal_prob:
+            from pyramidpose.data.transforms import box_to_center_scale
+
+            box = self.proposals.sample(inst.bbox, inst.keypoints, rng)
+            center, scale = box_to_center_scale(box, self.aspect_ratio, self.padding)
         # 1. flip (the whole image, as mmpose's TopDownRandomFlip)
         if rng.random() < self.flip_prob:
             img = img[:, ::-1]

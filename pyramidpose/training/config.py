@@ -87,6 +87,12 @@ class DataConfig:
     """Probability of applying the random rotation."""
     color_jitter: float = 0.0
     """Strength of brightness/contrast/saturation jitter (0 disables it)."""
+    proposals: str | None = None
+    """Part-guided proposal model (JSON from ``scripts/fit_proposals.py``; relative to the config file's
+    directory, else to ``root``); with
+    ``proposal_prob`` > 0 training crops are sometimes taken around boxes sampled from it."""
+    proposal_prob: float = 0.0
+    """Probability of replacing a training person's box by a sampled proposal (needs ``proposals``)."""
     max_train_instances: int | None = None
     """Use only the first N training persons (for overfitting checks and quick runs)."""
     repeat: int = 1

@@ -162,12 +162,20 @@ def make_dataset(cfg: Config, train: bool, paths: dict[str, Path | None] | None 
     codec = HeatmapCodec(input_size=tuple(cfg.model.input_size), sigma=d.sigma, udp=d.codec == "udp")
     common = dict(keypoint_set=d.keypoint_set, codec=codec, padding=d.padding)
     if train:
+        proposals = None
+        if d.proposals and d.proposal_prob > 0:
+            from pyramidpose.data.proposals import ProposalModel
+
+            beside = Path(cfg.base_dir) / d.proposals if cfg.base_dir else None
+            path = beside if beside is not None and beside.is_file() else resolve_data_path(cfg, d.proposals)
+            proposals = ProposalModel.load(path)  # type: ignore[arg-type]
         return CocoKeypointDataset(
             paths["data.train_ann"], paths["data.train_images"], train=True,
             flip_prob=d.flip_prob, half_body_prob=d.half_body_prob,
             half_body_min_keypoints=d.half_body_min_keypoints, scale_factor=d.scale_factor,
             rot_factor=d.rot_factor, rot_prob=d.rot_prob, color_jitter=d.color_jitter,
-            max_instances=d.max_train_instances, cache_images=d.cache_images, **common,
+            max_instances=d.max_train_instances, cache_images=d.cache_images, proposals=proposals,
+            proposal_prob=d.proposal_prob, **common,
         )  # fmt: skip
     return CocoKeypointDataset(
         paths["data.val_ann"], paths["data.val_images"], train=False, detections=paths["data.val_detections"],
