@@ -21,7 +21,7 @@ from tqdm import tqdm
 from pyramidpose.data.images import read_image
 from pyramidpose.data.proposals import collect_offsets, fit_proposals
 from pyramidpose.errors import DataError
-from pyramidpose.inference.detectors import make_detector
+from pyramidpose.inference.backends import load_detector
 
 ROOT = Path(__file__).resolve().parents[2] / "shared/data/coco-mini"
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     for a in coco["annotations"]:
         if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0:
             anns.setdefault(a["image_id"], []).append(a)
-    detector = make_detector(args.detector)
+    detector = load_detector(args.detector).detect
 
     def people() -> Iterator[tuple[np.ndarray, list, list]]:
         for im in tqdm(coco["images"], desc="detect", file=sys.stderr):

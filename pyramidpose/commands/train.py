@@ -42,6 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     from pyramidpose.errors import ConfigError
     from pyramidpose.training.config import config_from_dict, load_config
 
+    if args.config is not None:
+        from pyramidpose.training.paf_trainer import config_kind
+
+        if config_kind(args.config) == "paf":  # bottom-up part affinity fields
+            from pyramidpose.training.paf_trainer import load_paf_config, train_paf
+
+            if args.resume is not None:
+                raise ConfigError("--resume is not supported for kind: paf configs; start a new run")
+            out = train_paf(load_paf_config(args.config, args.overrides), args.work_dir, args.max_steps, args.seed)
+            print(json.dumps(out, indent=1, default=str))
+            return 0
     if args.config is None:
         if args.resume is None:
             raise ConfigError("give a CONFIG file (or --resume DIR to continue a run with its own config)")

@@ -107,7 +107,7 @@ def collect_offsets(
     ``people`` yields ``(image, gt boxes, gt keypoints)`` per image; detections are matched greedily
     by score to the unmatched ground-truth box of highest IoU, when at least ``iou_threshold``.
     """
-    from pyramidpose.inference.detectors import iou_xywh
+    from pyramidpose.geometry.boxes import iou_xywh
 
     out = []
     for image, boxes, kps in people:

@@ -1,7 +1,8 @@
 """Pose backends and person detectors behind the protocols of :mod:`.base`, one file per model.
 
 * :func:`load_backend` - a preset name of :data:`PRESETS` (``None``: :data:`DEFAULT_PRESET`) or a
-  checkpoint path (any file or folder :func:`pyramidpose.load_model` reads, run by :mod:`.vitpose`);
+  checkpoint path (a bottom-up PAF model file, ``kind: paf`` in its metadata, run by :mod:`.paf`; any
+  other file or folder :func:`pyramidpose.load_model` reads, run by :mod:`.vitpose`);
 * :func:`load_detector` - a detector name of :data:`DETECTORS`, a :class:`~.base.PersonDetector`, or
   any callable ``image -> (boxes, scores)``.
 
@@ -72,6 +73,10 @@ def load_backend(
     if name in PRESETS:
         preset = PRESETS[name]
         return _module(preset.module).load(**{**preset.options, **options})
+    from pyramidpose.models.paf_model import is_paf_checkpoint
+
+    if is_paf_checkpoint(name):
+        return _module("paf").load(name, device=device, **options)
     return _module("vitpose").load(name, device=device, **options)
 
 
