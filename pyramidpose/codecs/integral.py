@@ -125,6 +125,18 @@ class IntegralCodec:
         w = weight.to(pred.dtype).reshape(err.shape)
         return (err * w).sum() / w.sum().clamp_min(1.0)
 
+    def flip_back(self, logits: torch.Tensor, flip_index: np.ndarray) -> torch.Tensor:
+        """Un-flip logit maps of mirrored crops, exactly as heatmaps (MSRA: shifted one pixel)."""
+        from pyramidpose.codecs.heatmap import flip_heatmaps_back
+
+        return flip_heatmaps_back(logits, flip_index, shift=not self.udp)
+
+    def to_image(self, coords: np.ndarray, centers: np.ndarray, scales: np.ndarray, size: object = None) -> np.ndarray:
+        """Heatmap coordinates ``(N, K, 2)`` -> image pixels through crop ``centers``/``scales``."""
+        from pyramidpose.geometry.crops import crop_to_image
+
+        return crop_to_image(coords, centers, scales, self.heatmap_size, udp=self.udp)
+
     def decode(self, logits: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Logit maps ``(..., K, H, W)`` -> ``coords (..., K, 2)`` in heatmap pixels and confidences."""
         with torch.no_grad():

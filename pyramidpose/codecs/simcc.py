@@ -30,6 +30,8 @@ class SimCCCodec:
     split_ratio: float = 2.0
     sigma: tuple[float, float] = (4.9, 5.66)
     beta: float = 10.0
+    udp: bool = True
+    """Crop geometry of the model (maps input pixels back to the image)."""
 
     @property
     def bins(self) -> tuple[int, int]:
@@ -87,6 +89,12 @@ class SimCCCodec:
             coords.append(idx.float() / self.split_ratio)
             scores.append(val)
         return torch.stack(coords, -1).cpu().numpy(), torch.minimum(*scores).cpu().numpy()
+
+    def to_image(self, coords: np.ndarray, centers: np.ndarray, scales: np.ndarray, size: object = None) -> np.ndarray:
+        """Input-pixel coordinates ``(N, K, 2)`` -> image pixels through crop ``centers``/``scales``."""
+        from pyramidpose.geometry.crops import crop_to_image
+
+        return crop_to_image(coords, centers, scales, self.input_size, udp=self.udp)
 
     def flip_back(self, output: torch.Tensor, flip_index: np.ndarray) -> torch.Tensor:
         """Un-flip outputs of mirrored crops: reverse the x bins, swap left/right keypoints."""

@@ -326,6 +326,7 @@ class CocoKeypointDataset:
         cache_images: bool = False,
         proposals: Any = None,
         proposal_prob: float = 0.0,
+        target_codec: Any = None,
     ) -> None:
         self.kpt_set = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
         self.ann_file = Path(ann_file)
@@ -344,6 +345,7 @@ class CocoKeypointDataset:
         self.rot_prob = rot_prob
         self.color_jitter = color_jitter
         self.proposals = proposals
+        self.target_codec = target_codec  # SIKR / SimCC targets instead of heatmaps (codecs.coordinates)
         self.proposal_prob = proposal_prob if proposals is not None else 0.0
         if detections is not None and not train:
             self.instances, self.skipped = load_detection_instances(
@@ -393,8 +395,13 @@ class CocoKeypointDataset:
             "error": error,
         }
         if self.train:
-            out["target"] = np.zeros((k, *self.codec.heatmap_size), np.float32)
-            out["target_weight"] = np.zeros((k,), np.float32)
+            if self.target_codec is not None:  # SIKR coordinates / SimCC labels: the codec's shapes
+                target, weight = self.target_codec.encode(np.zeros((k, 2)), np.zeros(k))
+                out["target"] = np.zeros_like(np.asarray(target, np.float32))
+                out["target_weight"] = np.zeros_like(np.asarray(weight, np.float32))
+            else:
+                out["target"] = np.zeros((k, *self.codec.heatmap_size), np.float32)
+                out["target_weight"] = np.zeros((k,), np.float32)
             if self.teacher_keypoints is not None:
                 out["teacher_target"], out["teacher_weight"] = out["target"].copy(), out["target_weight"].copy()
         else:
@@ -445,7 +452,7 @@ class CocoKeypointDataset:
         if self.color_jitter > 0:
             crop = _color_jitter(crop, self.color_jitter, rng)
         kp_in = self.codec.image_to_input(kp, center, scale, rot)
-        target, weight = self.codec.encode(kp_in, vis.astype(np.float32))
+        target, weight = (self.target_codec or self.codec).encode(kp_in, vis.astype(np.float32))
         out = {
             "image": self._to_tensor(crop),
             "target": np.asarray(target, np.float32),

@@ -96,8 +96,16 @@ class TopDownPredictor:
         keypoint_set: str | KeypointSet | None = None,
         padding: float = 1.25,
         heatmap_sr: nn.Module | None = None,
+        target_codec: Any = None,
     ) -> None:
         cfg = getattr(model, "config", None)
+        if target_codec is None and getattr(cfg, "target", "heatmap") != "heatmap":
+            from pyramidpose.codecs.coordinates import coordinate_codec
+
+            target_codec = coordinate_codec(cfg.target, cfg.input_size, getattr(cfg, "codec", "udp") == "udp")
+        # SIKR / SimCC models (codecs.coordinates): their codec decodes, un-flips and maps to the image;
+        # the heatmap codec still sets the crop geometry
+        self.target_codec = target_codec
         if codec is None:
             if getattr(cfg, "input_size", None) is None:
                 raise ConfigError("TopDownPredictor: the model has no config.input_size; pass codec=HeatmapCodec(...)")
@@ -171,7 +179,7 @@ class TopDownPredictor:
         out = out.float()
         if self.flip_test:
             n = out.shape[0] // 2
-            back = self.codec.flip_back(out[n:], self._flip_index)
+            back = (self.target_codec or self.codec).flip_back(out[n:], self._flip_index)
             out = (out[:n] + back) * 0.5
         if self.heatmap_sr is not None:  # optional decoder stage: super-resolved heatmaps are decoded
             out = self.heatmap_sr(out).float()
@@ -207,8 +215,9 @@ class TopDownPredictor:
             k = self.keypoint_set.num_keypoints if self.keypoint_set is not None else 0
             return PoseResult.empty(k, name, p.skipped)
         hm = np.stack(p.heatmaps)
-        coords, maxvals = self.codec.decode(hm)
-        kps = self.codec.to_image(coords, p.centers, p.scales, hm.shape[-2:])
+        dec = self.target_codec or self.codec
+        coords, maxvals = dec.decode(hm)
+        kps = dec.to_image(coords, p.centers, p.scales, hm.shape[-2:])
         return PoseResult(
             keypoints=kps.astype(np.float32),
             keypoint_scores=maxvals.astype(np.float32),

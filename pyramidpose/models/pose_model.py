@@ -40,7 +40,9 @@ class ModelConfig:
         backbone: size preset (``tiny``, ``s``, ``b``, ``l``, ``h``) or ``custom``.
         embed_dim, depth, num_heads: backbone size (filled from the preset when it is not ``custom``).
         mlp_ratio: FFN width over ``embed_dim``.
-        head: ``classic`` (2 deconvs) or ``simple`` (bilinear x4 + 3x3 conv).
+        head: ``classic`` (2 deconvs), ``simple`` (bilinear x4 + 3x3 conv) or ``simcc`` (coordinate
+            classification, :class:`pyramidpose.models.regression_heads.SimCCHead`; output
+            ``[B, K, 2W + 2H]`` instead of heatmaps).
         head_channels: deconv width of the classic head.
         head_convs: 1x1 conv + BN + ReLU layers after the deconvs of the classic head (Sapiens: 2).
         num_keypoints: heatmap channels K.
@@ -51,6 +53,8 @@ class ModelConfig:
         drop_path: stochastic depth rate of the last block.
         ln_eps: LayerNorm epsilon (1e-6 in ViTPose).
         codec: default heatmap codec of the model (``udp`` for the official ViTPose weights).
+        target: what the head's output means: ``heatmap``, ``sikr`` (logit maps decoded by
+            expectation, :mod:`pyramidpose.codecs.integral`) or ``simcc`` (with the ``simcc`` head).
         neck: feature-pyramid neck + pyramid head settings (a :class:`pyramidpose.models.necks.NeckConfig`
             mapping, e.g. ``{"type": "fpn", "channels": 256}``); ``None`` = plain ViTPose head.
         attention: attention of each backbone block, ``global``/``window``/``shifted``/``pooled``
@@ -79,6 +83,7 @@ class ModelConfig:
     drop_path: float = 0.0
     ln_eps: float = 1e-6
     codec: str = "udp"
+    target: str = "heatmap"
     neck: dict | None = field(default=None)
     attention: tuple[str, ...] = ()
     window_size: tuple[int, int] = (8, 6)
@@ -112,8 +117,12 @@ class ModelConfig:
                 raise ConfigError(
                     f"unknown backbone preset {self.backbone!r}; expected one of {sorted(VIT_PRESETS)} or 'custom'"
                 )
-        if self.head not in ("classic", "simple"):
-            raise ConfigError(f"unknown head {self.head!r}; expected 'classic' or 'simple'")
+        if self.head not in ("classic", "simple", "simcc"):
+            raise ConfigError(f"unknown head {self.head!r}; expected 'classic', 'simple' or 'simcc'")
+        if self.target not in ("heatmap", "sikr", "simcc") or (self.target == "simcc") != (self.head == "simcc"):
+            raise ConfigError(f"target {self.target!r} with head {self.head!r}: the simcc target goes with the simcc head")
+        if self.head == "simcc" and self.neck is not None:
+            raise ConfigError("the simcc head reads the backbone map; it does not combine with a neck")
         if self.embed_dim % self.num_heads:
             raise ConfigError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         if any(s % 16 for s in self.input_size):
@@ -199,6 +208,13 @@ class PoseModel(nn.Module):
                 norm=ncfg.head_norm,
                 aux=ncfg.aux_weight > 0,
             )
+        elif config.head == "simcc":
+            from pyramidpose.codecs.coordinates import coordinate_codec
+            from pyramidpose.models.regression_heads import SimCCHead
+
+            h, w = config.input_size
+            bins = coordinate_codec("simcc", config.input_size).bins  # type: ignore[union-attr]
+            self.head = SimCCHead(config.embed_dim, config.num_keypoints, (h // 16, w // 16), bins)
         else:
             self.head = build_head(
                 config.head, config.embed_dim, config.num_keypoints, config.head_channels, self.backbone.stride,

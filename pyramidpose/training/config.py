@@ -69,6 +69,10 @@ class DataConfig:
     """Keypoint layout name from :mod:`pyramidpose.skeletons` (sets K, flip pairs, OKS sigmas)."""
     codec: str = "udp"
     """Target encoding and decoding: ``udp`` (ViTPose) or ``msra``."""
+    target: str = "heatmap"
+    """What the model learns: ``heatmap`` (Gaussian heatmaps, MSE), ``sikr`` (AlphaPose's symmetric
+    integral regression on the heatmap head's logits, L1) or ``simcc`` (coordinate classification,
+    KL; needs ``model.head: simcc``)."""
     sigma: float = 2.0
     """Gaussian sigma of the target heatmaps, in heatmap pixels."""
     padding: float = 1.25
@@ -354,9 +358,12 @@ def _check_choices(cfg: Config) -> None:
         "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
         "distill.mode": (cfg.distill.mode, ("auto", "heatmaps", "keypoints")),
     }
+    choices["data.target"] = (cfg.data.target, ("heatmap", "sikr", "simcc"))
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key}: '{value}' is not one of {', '.join(allowed)}")
+    if (cfg.data.target == "simcc") != (cfg.model.head == "simcc"):
+        raise ConfigError("data.target simcc and model.head simcc go together; set both or neither")
     from pyramidpose.skeletons import get_keypoint_set
 
     try:

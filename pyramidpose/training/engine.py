@@ -106,6 +106,7 @@ def _model_args(cfg: Config) -> tuple[tuple[Any, ...], dict[str, Any]]:
     kwargs.setdefault("codec", cfg.data.codec)
     if cfg.distill.knowledge_token:
         kwargs.setdefault("knowledge_token", True)
+    kwargs.setdefault("target", cfg.data.target)
     kwargs.update(num_keypoints=kset.num_keypoints, input_size=tuple(cfg.model.input_size), head=cfg.model.head)
     return (cfg.model.name,), kwargs
 
@@ -158,9 +159,12 @@ def init_weights(model: nn.Module, cfg: Config, log: Any = print) -> None:
 def make_dataset(cfg: Config, train: bool, paths: dict[str, Path | None] | None = None) -> CocoKeypointDataset:
     """The training (augmented, with targets) or validation dataset of ``cfg``."""
     paths = paths or check_data_paths(cfg)
+    from pyramidpose.codecs.coordinates import coordinate_codec
+
     d = cfg.data
     codec = HeatmapCodec(input_size=tuple(cfg.model.input_size), sigma=d.sigma, udp=d.codec == "udp")
-    common = dict(keypoint_set=d.keypoint_set, codec=codec, padding=d.padding)
+    target_codec = coordinate_codec(d.target, tuple(cfg.model.input_size), d.codec == "udp")
+    common = dict(keypoint_set=d.keypoint_set, codec=codec, padding=d.padding, target_codec=target_codec)
     if train:
         proposals = None
         if d.proposals and d.proposal_prob > 0:
@@ -435,7 +439,9 @@ def _train(
     schedule = LRSchedule(optimizer, cfg.optim, steps_per_epoch, cfg.train.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16")
     ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema else None
-    criterion = KeypointMSELoss(cfg.loss.use_target_weight, cfg.loss.ohkm, cfg.loss.ohkm_topk, cfg.loss.loss_weight)
+    criterion: Any = KeypointMSELoss(cfg.loss.use_target_weight, cfg.loss.ohkm, cfg.loss.ohkm_topk, cfg.loss.loss_weight)
+    if train_ds.target_codec is not None:  # SIKR (L1 on expected coordinates) or SimCC (KL)
+        criterion = train_ds.target_codec.loss
 
     epoch, step, batch_in_epoch = 0, 0, 0
     rows: list[dict[str, Any]] = []

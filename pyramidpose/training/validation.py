@@ -55,6 +55,7 @@ def predict_instances(
     predictor = TopDownPredictor(
         model, codec=dataset.codec, device=device, flip_test=flip_test, batch_size=batch_size,
         precision=AMP_TO_PRECISION.get(amp, "fp32"), keypoint_set=dataset.kpt_set, padding=dataset.padding,
+        target_codec=getattr(dataset, "target_codec", None),
     )  # fmt: skip
     bad: Counter[str] = Counter()
 
