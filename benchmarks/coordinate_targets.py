@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from pyramidpose import load_model
     from pyramidpose.evaluation.pck import pck_from_results
     from pyramidpose.training.config import load_config
-    from pyramidpose.training.engine import coco_ap, make_dataset, predict_instances, train
+    from pyramidpose.training.engine import make_dataset, train
+    from pyramidpose.training.validation import coco_ap, predict_instances
 
     print(
         f"{platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, {args.threads} threads (machine shared)"
