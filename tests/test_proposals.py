@@ -82,13 +82,14 @@ def test_shipped_fit_loads_and_bad_files_are_refused(tmp_path: Path) -> None:
 
 
 def test_dataset_takes_crops_around_sampled_proposals() -> None:
+    from pyramidpose.codecs.heatmap import HeatmapCodec
     from pyramidpose.data.coco import CocoKeypointDataset
 
     model = fit_proposals(
         [("full", np.array([0.3, 0.0, 0.0, 0.0]))] * 2 + [("full", np.array([0.3, 0, 0, 1e-3]))]
     )
     common = dict(
-        ann_file=DATA / "person_keypoints_mini.json", image_dir=DATA / "images", input_size=(64, 48),
+        ann_file=DATA / "person_keypoints_mini.json", image_dir=DATA / "images", codec=HeatmapCodec(input_size=(64, 48)),
         flip_prob=0.0, half_body_prob=0.0, scale_factor=0.0, rot_prob=0.0,
     )  # fmt: skip
     plain = CocoKeypointDataset(**common)[(0, (1, 2, 3))]

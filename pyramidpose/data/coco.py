@@ -427,8 +427,6 @@ class CocoKeypointDataset:
         center, scale = self._center_scale(inst)
         # 0. part-guided proposal: a box with a detector's typical error for this kind of person
         if self.proposal_prob > 0 and rng.random() < self.proposal_prob:
-            from pyramidpose.data.transforms import box_to_center_scale
-
             box = self.proposals.sample(inst.bbox, inst.keypoints, rng)
             center, scale = box_to_center_scale(box, self.aspect_ratio, self.padding)
         # 1. flip (the whole image, as mmpose's TopDownRandomFlip)
