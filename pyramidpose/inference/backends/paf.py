@@ -97,7 +97,7 @@ class PafBackend:
 
 
 #: Options of top-down checkpoints that a bottom-up model has no use for (ignored).
-_TOP_DOWN_ONLY = ("dataset", "decode", "flip_test", "batch_size", "precision")
+_TOP_DOWN_ONLY = ("dataset", "decode", "flip_test", "batch_size", "precision", "heatmap_sr")
 
 
 def load(weights: str | os.PathLike[str], device: str | None = None, **options: Any) -> PafBackend:
