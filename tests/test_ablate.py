@@ -111,8 +111,9 @@ def test_cli_rejects_bad_arguments(tmp_path):
     from pyramidpose.cli import main as cli_main
     from pyramidpose.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="max-steps"):
+    with pytest.raises(SystemExit) as exc:  # argparse refuses it (one line, exit 2)
         ablate.main([str(tmp_path / "a.yaml"), "--work-dir", str(tmp_path), "--max-steps", "0"])
+    assert exc.value.code == 2
     with pytest.raises(ConfigError, match="duplicates"):
         ablate.main([str(tmp_path / "a.yaml"), "--work-dir", str(tmp_path), "--seeds", "1", "1"])
     # every variant failing is exit code 1, with the table still written

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyramidpose.commands._args import ArgumentParser, nonneg_int, positive_int
+
 METRICS = ("AP", "AP50", "AP75", "APm", "APl", "PCK@0.2")
 STATS_SIZE = (256, 192)
 
@@ -470,20 +472,20 @@ def _write_outputs(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="pyramidpose ablate",
         description="Train every CONFIG with the same data, step budget and seeds, evaluate each, and "
         "write DIR/ablation.csv, DIR/ablation.md and DIR/ablation.png.",
     )
     p.add_argument("configs", nargs="+", metavar="CONFIG", help="training YAML configs (one per variant)")
     p.add_argument("--work-dir", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--max-steps", type=int, default=None, metavar="N", help="optimiser steps per run")
+    p.add_argument("--max-steps", type=positive_int, default=None, metavar="N", help="optimiser steps per run")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="S", help="seeds (default: 0)")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a field in every config (repeatable), e.g. --set train.batch_size=16",
     )
-    p.add_argument("--latency-runs", type=int, default=10, help="timed forward passes per variant (0: skip)")
+    p.add_argument("--latency-runs", type=nonneg_int, default=10, help="timed forward passes per variant (0: skip)")
     p.add_argument("--no-reuse", action="store_true", help="retrain runs that already have a result.json")
     return p
 

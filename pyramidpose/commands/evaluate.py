@@ -11,12 +11,14 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
+from pyramidpose.commands._args import ArgumentParser
+
 if TYPE_CHECKING:
     import numpy as np
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="pyramidpose eval",
         description=(
             "COCO keypoint evaluation (OKS AP/AR, maxDets=20) of a results file against COCO-format "
@@ -72,6 +74,10 @@ def _resolve_sigmas(arg: str) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     """Run ``pyramidpose eval``; returns the exit code."""
     args = _build_parser().parse_args(argv)
+    if args.out:
+        from pyramidpose.utils.outputs import check_output_file
+
+        check_output_file(args.out)  # before the evaluation, not after it
     from pyramidpose.evaluation.coco_eval import coco_keypoint_eval, format_stats
     from pyramidpose.utils.io import write_json_atomic
 

@@ -16,12 +16,14 @@ import math
 import sys
 from pathlib import Path
 
+from pyramidpose.commands._args import ArgumentParser, nonneg_int, positive_float
+
 MAX_UPSAMPLING = 100  # largest factor --fps may ask the resampler to multiply the frames by
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cmu-mocap"
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="pyramidpose forecast train",
         description="Train forecasters from YAML configs (train subjects 01+02, best epoch on their "
         "validation tails) and evaluate each on the held-out test subject. With several configs, "
@@ -35,7 +37,7 @@ def _train_parser() -> argparse.ArgumentParser:
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="pyramidpose forecast eval",
         description="Per-horizon MPJPE (mm) of a forecaster and of the zero-velocity and constant-velocity "
         "baselines on held-out CMU subjects.",
@@ -52,7 +54,7 @@ def _eval_parser() -> argparse.ArgumentParser:
 
 
 def _sequence_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="pyramidpose forecast",
         description="Forecast future poses of a motion sequence and draw them. Subcommands: "
         "'train CONFIG... --work-dir DIR', 'eval [--weights W] --out metrics.json'.",
@@ -63,9 +65,9 @@ def _sequence_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, default=None,
                    help="forecaster .safetensors (default: the embedded 3D one, or the 2D one for 2D input)")  # fmt: skip
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of an AMC sequence")
-    p.add_argument("--start", type=int, default=None,
+    p.add_argument("--start", type=nonneg_int, default=None,
                    help="first observed frame (at the model's fps); default: the middle of the sequence")  # fmt: skip
-    p.add_argument("--fps", type=float, default=None,
+    p.add_argument("--fps", type=positive_float, default=None,
                    help="frame rate of a .npy sequence (default: the model's, no resampling)")  # fmt: skip
     p.add_argument("--animation", choices=("gif", "mp4", "none"), default="gif", help="animation format")
     return p
@@ -73,11 +75,24 @@ def _sequence_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "train":
-        return _train(_train_parser().parse_args(argv[1:]))
-    if argv and argv[0] == "eval":
-        return _eval(_eval_parser().parse_args(argv[1:]))
-    return _forecast(_sequence_parser().parse_args(argv))
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip() + "\n\n" + _sequence_parser().format_help())
+        print("Run 'pyramidpose forecast train --help' or 'pyramidpose forecast eval --help' for their options.")
+        return 0
+    from pyramidpose.utils.outputs import check_output_dir, check_output_file
+
+    # output locations are checked before anything is loaded or computed
+    if argv[0] == "train":
+        args = _train_parser().parse_args(argv[1:])
+        check_output_dir(args.work_dir, "--work-dir")
+        return _train(args)
+    if argv[0] == "eval":
+        args = _eval_parser().parse_args(argv[1:])
+        check_output_file(args.out)
+        return _eval(args)
+    args = _sequence_parser().parse_args(argv)
+    check_output_dir(args.out)
+    return _forecast(args)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -15,44 +15,47 @@ import argparse
 import sys
 from pathlib import Path
 
+from pyramidpose.commands._args import ArgumentParser, positive_float, positive_int, unit_float
+
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "lifter_default.safetensors"
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyramidpose lift train", description="Train a 2D-to-3D lifter on CMU mocap.")
+    p = ArgumentParser(prog="pyramidpose lift train", description="Train a 2D-to-3D lifter on CMU mocap.")
     p.add_argument("config", help="YAML experiment config (see configs/lift_*.yaml)")
     p.add_argument("--work-dir", required=True, help="output directory (checkpoints, metrics.csv, curves)")
     p.add_argument("--data-root", default=None, help="cmu-mocap directory (overrides data.root)")
-    p.add_argument("--steps", type=int, default=None, help="override trainer.steps_per_epoch")
-    p.add_argument("--epochs", type=int, default=None, help="override trainer.epochs")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy CPU)")
+    p.add_argument("--steps", type=positive_int, default=None, help="override trainer.steps_per_epoch")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override trainer.epochs")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (1 is fastest on a busy CPU)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda")
     return p
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyramidpose lift eval",
+    p = ArgumentParser(prog="pyramidpose lift eval",
                                 description="MPJPE / P-MPJPE / N-MPJPE on CMU subject 03 (virtual cameras, "
                                             "fixed seed), with the mean-pose and nearest-neighbour baselines.")  # fmt: skip
     p.add_argument("--weights", default=None, help="lifter .safetensors (its .json beside it); default: embedded")
     p.add_argument("--out", required=True, help="metrics JSON to write")
     p.add_argument("--data-root", default=None, help="cmu-mocap directory")
     p.add_argument("--no-baselines", action="store_true", help="skip the two baselines")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     return p
 
 
 def _predict_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyramidpose lift",
+    p = ArgumentParser(prog="pyramidpose lift",
                                 description="Lift COCO-17 2D tracks (JSON lines from 'pyramidpose predict') to 3D.")
     p.add_argument("predictions", help="JSONL: one {frame, time, instances:[{track_id, keypoints, ...}]} per line")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--weights", default=None, help="lifter .safetensors (default: embedded)")
-    p.add_argument("--width", type=float, default=None, help="image width in pixels (else normalise per track)")
-    p.add_argument("--height", type=float, default=None, help="image height in pixels")
+    p.add_argument("--width", type=positive_float, default=None,
+                   help="image width in pixels (default: from the JSONL header, else normalise per track)")
+    p.add_argument("--height", type=positive_float, default=None, help="image height in pixels")
     p.add_argument("--format", choices=("mp4", "gif", "none"), default="mp4", help="animation format")
-    p.add_argument("--min-frames", type=int, default=1, help="skip tracks shorter than this")
-    p.add_argument("--min-keypoint-score", type=float, default=0.2,
+    p.add_argument("--min-frames", type=positive_int, default=1, help="skip tracks shorter than this")
+    p.add_argument("--min-keypoint-score", type=unit_float, default=0.2,
                    help="joints scoring below this are interpolated over the track's confident frames (0: off)")
     return p
 
@@ -60,13 +63,23 @@ def _predict_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
+        print(__doc__.strip() + "\n\n" + _predict_parser().format_help())
+        print("Run 'pyramidpose lift train --help' or 'pyramidpose lift eval --help' for their options.")
         return 0
+    from pyramidpose.utils.outputs import check_output_dir, check_output_file
+
+    # output locations are checked before anything is loaded or computed
     if argv[0] == "train":
-        return _train(_train_parser().parse_args(argv[1:]))
+        args = _train_parser().parse_args(argv[1:])
+        check_output_dir(args.work_dir, "--work-dir")
+        return _train(args)
     if argv[0] == "eval":
-        return _eval(_eval_parser().parse_args(argv[1:]))
-    return _predict(_predict_parser().parse_args(argv))
+        args = _eval_parser().parse_args(argv[1:])
+        check_output_file(args.out)
+        return _eval(args)
+    args = _predict_parser().parse_args(argv)
+    check_output_dir(args.out)
+    return _predict(args)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -148,6 +161,13 @@ def _predict(args: argparse.Namespace) -> int:
 
     if (args.width is None) != (args.height is None):
         raise DataError("give both --width and --height, or neither (then each track is normalised by its own size)")
+    if args.width is None:  # the video's size from the JSONL header written by 'pyramidpose predict'
+        from pyramidpose.lifting.tracks import read_video_header
+
+        header = read_video_header(args.predictions)
+        w, h = header.get("width"), header.get("height")
+        if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
+            args.width, args.height = float(w), float(h)
     weights = _weights(args.weights)
     model, meta = load_lifter(weights)
     tracks, problems = read_tracks(args.predictions)

@@ -18,16 +18,18 @@ import argparse
 import json
 import os
 
+from pyramidpose.commands._args import ArgumentParser, positive_int
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="pyramidpose train",
         description="Train a top-down 2D pose model (ViTPose recipe) on a COCO-format dataset. "
         "Launch with torchrun for DDP.",
     )
     p.add_argument("config", nargs="?", help="YAML config (optional with --resume: the run's own config is used)")
     p.add_argument("--work-dir", required=True, help="output directory (checkpoints, metrics.csv, curves.png)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps in total")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimiser steps in total")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue a run exactly from DIR/checkpoints/last.pt")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     p.add_argument(
@@ -39,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pyramidpose.utils.outputs import check_output_dir
+
+    check_output_dir(args.work_dir, "--work-dir")
     from pyramidpose.errors import ConfigError
     from pyramidpose.training.config import config_from_dict, load_config
 

@@ -1,9 +1,10 @@
-"""``pyramidpose weights list|download NAME [--dir D]``: the official ViTPose checkpoints."""
+"""``pyramidpose weights list|download NAME [--dir D]``: the official ViTPose / ViTPose+ checkpoints."""
 
 from __future__ import annotations
 
-import argparse
 import json
+
+from pyramidpose.commands._args import ArgumentParser, nonneg_int
 
 
 def _human(n: int | None) -> str:
@@ -17,43 +18,54 @@ def _human(n: int | None) -> str:
 
 
 def _list(as_json: bool) -> int:
-    from pyramidpose.models.official import OFFICIAL_CHECKPOINTS
+    from pyramidpose.models.official import OFFICIAL_CHECKPOINTS, cached_path
 
+    rows = []
+    for c in OFFICIAL_CHECKPOINTS.values():
+        cached = cached_path(c)
+        rows.append((c, cached))
     if as_json:
-        rows = [
+        out = [
             {
                 "name": c.name,
                 "description": c.description,
                 "layout": c.layout,
                 "source": c.source,
+                "by_hand": c.manual,
+                "cached": str(cached) if cached else None,
                 "files": [{"filename": f.filename, "url": f.url, "sha256": f.sha256, "size": f.size} for f in c.files],
             }
-            for c in OFFICIAL_CHECKPOINTS.values()
+            for c, cached in rows
         ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(out, indent=2))
         return 0
-    print("| name | format | size | sha256 | URL | description |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for c in OFFICIAL_CHECKPOINTS.values():
+    print("| name | cached | format | size | sha256 | source | description |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for c, cached in rows:
         main = c.files[-1]  # the weights file (HF layout: model.safetensors)
         sha = main.sha256 or "unknown (not published)"
         fmt = "official .pth" if c.layout == "official" else "HF dir"
-        print(f"| {c.name} | {fmt} | {_human(c.size)} | {sha} | {main.url} | {c.description} |")
-    print("\nDownload with: pyramidpose weights download NAME [--dir DIR]; load with pyramidpose.load_model(PATH).")
+        where = f"by hand: {main.url}" if c.manual else main.url
+        print(f"| {c.name} | {'yes' if cached else 'no'} | {fmt} | {_human(c.size)} | {sha} | {where} | {c.description} |")
+    print(
+        "\nUse a name directly (fetched into the Hugging Face cache on first use; HF_HUB_OFFLINE and HF_ENDPOINT "
+        "are honoured): pyramidpose predict --weights vitpose-b ...; pyramidpose.Pose('vitpose-b'). "
+        "'by hand' models are published only on OneDrive: download them yourself and pass the path."
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="pyramidpose weights", description="List or download the official ViTPose checkpoints."
     )
     sub = parser.add_subparsers(dest="action", required=True)
-    p_list = sub.add_parser("list", help="table of the official checkpoints (name, URL, sha256, size)")
+    p_list = sub.add_parser("list", help="table of the official checkpoints (name, cached, URL, sha256, size)")
     p_list.add_argument("--json", action="store_true", help="print the table as JSON")
     p_dl = sub.add_parser("download", help="download one checkpoint (resumable, hash-checked)")
     p_dl.add_argument("name", help="checkpoint name from 'pyramidpose weights list'")
-    p_dl.add_argument("--dir", default=None, help="target directory (default ~/.cache/pyramidpose/weights)")
-    p_dl.add_argument("--retries", type=int, default=3, help="automatic resumes after a dropped connection")
+    p_dl.add_argument("--dir", default=None, help="target directory (default: the Hugging Face cache)")
+    p_dl.add_argument("--retries", type=nonneg_int, default=3, help="automatic resumes after a dropped connection")
     p_dl.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.action == "list":

@@ -1,6 +1,7 @@
 """Video decoding and encoding with PyAV, robust to bad files.
 
-:func:`iter_frames` yields RGB frames and keeps going when a packet fails to decode (the frame is
+:func:`iter_frames` yields RGB frames of a file, a camera index (``0``) or a stream URL
+(``http(s)://``, ``rtsp://``, ``file://``...; see :func:`stream_kind`) and keeps going when a packet fails to decode (the frame is
 skipped and counted in a :class:`DecodeReport`); a file that cannot be opened, has no video stream
 or no decodable frame raises :class:`~pyramidpose.errors.DataError` with the reason.
 :class:`VideoWriter` encodes H.264 MP4 (yuv420p) into a temporary file that is renamed into place
@@ -23,16 +24,62 @@ from pyramidpose.utils.io import atomic_path
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
+#: URL schemes opened by FFmpeg's network/file protocols (through PyAV).
+STREAM_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "file")
+
+
 def is_video_path(path: str | os.PathLike[str]) -> bool:
     """True when the file name has a common video extension."""
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+def stream_kind(source: object) -> str | None:
+    """``"camera"`` for a camera index (``0``, ``"1"``), ``"url"`` for ``http(s)://``, ``rtsp://``,
+    ``file://``... sources, ``None`` for plain file paths."""
+    if isinstance(source, int) and not isinstance(source, bool):
+        return "camera"
+    if not isinstance(source, str):
+        return None
+    if source.isdigit() and len(source) <= 3 and not Path(source).exists():
+        return "camera"
+    scheme, sep, _ = source.partition("://")
+    return "url" if sep and scheme.lower() in STREAM_SCHEMES else None
+
+
+def source_name(source: str | int | os.PathLike[str]) -> str:
+    """A file-name stem for a video source: the file stem, ``camera0``, or the URL's last path part."""
+    kind = stream_kind(source)
+    if kind == "camera":
+        return f"camera{int(source)}"
+    if kind == "url":
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(str(source))
+        stem = Path(unquote(parts.path)).stem or parts.hostname or "stream"
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "stream"
+    return Path(source).stem
+
+
+def _camera_target(index: int) -> tuple[str, str]:
+    """``(device, FFmpeg input format)`` of camera ``index`` on this platform."""
+    import sys
+
+    if sys.platform.startswith("linux"):
+        return f"/dev/video{index}", "v4l2"
+    if sys.platform == "darwin":
+        return str(index), "avfoundation"
+    raise DataError(
+        f"camera {index}: opening cameras by index is supported on Linux and macOS; on Windows give the "
+        "DirectShow device as a URL-like source or record a file first"
+    )
+
+
 @dataclass
 class VideoInfo:
-    """What the container says about its first video stream."""
+    """What the container says about its first video stream (``path`` is the source: a file path,
+    or the camera index / URL string of a live source)."""
 
-    path: Path
+    path: Path | str
     width: int
     height: int
     fps: float
@@ -45,13 +92,14 @@ class VideoInfo:
 class DecodeReport:
     """Counts and messages for one decode: frames yielded, frames/packets skipped, problems."""
 
-    path: Path
+    path: Path | str
     decoded: int = 0
     skipped: int = 0
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        s = f"{self.path.name}: {self.decoded} frames decoded"
+        name = self.path.name if isinstance(self.path, Path) else str(self.path)
+        s = f"{name}: {self.decoded} frames decoded"
         if self.skipped:
             s += f", {self.skipped} skipped"
         if self.problems:
@@ -59,17 +107,33 @@ class DecodeReport:
         return s
 
 
-def _open(path: Path):
+def _as_source(source: str | int | os.PathLike[str]) -> Path | str:
+    """A live source (camera index, URL) as a string; anything else as a :class:`Path`."""
+    kind = stream_kind(source)
+    return str(int(source)) if kind == "camera" else str(source) if kind == "url" else Path(source)
+
+
+def _open(path: Path | str, timeout: float = 15.0):
+    """Open a video file, camera index or URL with PyAV; :class:`DataError` when it cannot be used."""
     import av
 
-    if not path.exists():
-        raise DataError(f"video not found: {path}")
-    if path.stat().st_size == 0:
-        raise DataError(f"video {path} is empty (0 bytes); skip it or re-export it")
+    kind = stream_kind(path)
     try:
-        container = av.open(str(path))
+        if kind == "camera":
+            device, fmt = _camera_target(int(path))
+            container = av.open(device, format=fmt, timeout=timeout)
+        elif kind == "url":
+            container = av.open(str(path), timeout=timeout)
+        else:
+            path = Path(path)
+            if not path.exists():
+                raise DataError(f"video not found: {path}")
+            if path.stat().st_size == 0:
+                raise DataError(f"video {path} is empty (0 bytes); skip it or re-export it")
+            container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise DataError(f"cannot open video {path}: {exc}") from None
+        what = {"camera": "camera", "url": "stream"}.get(kind or "", "video")
+        raise DataError(f"cannot open {what} {path}: {exc}") from None
     if not container.streams.video:
         container.close()
         raise DataError(f"{path} has no video stream")
@@ -79,9 +143,9 @@ def _open(path: Path):
     return container
 
 
-def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
-    """Read the stream header of ``path`` (no decoding)."""
-    path = Path(path)
+def probe_video(path: str | int | os.PathLike[str]) -> VideoInfo:
+    """Read the stream header of ``path`` (a file, camera index or URL; no decoding)."""
+    path = _as_source(path)
     container = _open(path)
     try:
         s = container.streams.video[0]
@@ -98,12 +162,13 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
 
 
 def iter_frames(
-    path: str | os.PathLike[str],
+    path: str | int | os.PathLike[str],
     report: DecodeReport | None = None,
     stride: int = 1,
     max_frames: int | None = None,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Yield ``(frame_index, time_s, rgb uint8 HxWx3)`` for every ``stride``-th decodable frame.
+    """Yield ``(frame_index, time_s, rgb uint8 HxWx3)`` for every ``stride``-th decodable frame of a
+    video file, a camera (index ``0``, ``1``...) or a stream URL (``http(s)://``, ``rtsp://``...).
 
     Packets that fail to decode are skipped and counted in ``report``; a truncated file yields
     what could be decoded. Raises :class:`DataError` if the file cannot be opened or yields no
@@ -111,7 +176,7 @@ def iter_frames(
     """
     import av
 
-    path = Path(path)
+    path = _as_source(path)
     report = report if report is not None else DecodeReport(path)
     container = _open(path)
     index = 0

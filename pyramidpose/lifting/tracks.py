@@ -115,6 +115,8 @@ def read_tracks(path: str | os.PathLike[str]) -> tuple[list[Track], list[str]]:
             rec = loads(line, f"{path}:{i}")
             if not isinstance(rec, dict):
                 raise _BadRecord(f"the record is a {type(rec).__name__}, expected an object")
+            if "header" in rec and "frame" not in rec:
+                continue  # the file's header record (see read_video_header)
             if "frame" not in rec:
                 raise _BadRecord("no 'frame' field")
             frame = int(_number(rec["frame"], "frame", integer=True))
@@ -148,6 +150,19 @@ def read_tracks(path: str | os.PathLike[str]) -> tuple[list[Track], list[str]]:
         first = f" First problem: {problems[0]}" if problems else ""
         raise DataError(f"{path}: no usable instances (need JSON lines with frame and instances[].keypoints).{first}")
     return list(tracks.values()), problems
+
+
+def read_video_header(path: str | os.PathLike[str]) -> dict:
+    """The header record of a ``pyramidpose predict`` video JSONL (keypoint names, skeleton, fps,
+    width, height, model), or ``{}`` for files written before headers existed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline(1 << 20)
+        rec = loads(first, f"{path}:1") if first.strip() else None
+    except (OSError, UnicodeDecodeError, DataError):
+        return {}
+    header = rec.get("header") if isinstance(rec, dict) else None
+    return header if isinstance(header, dict) else {}
 
 
 def coco_to_h36m_2d(kp: np.ndarray) -> np.ndarray:

@@ -144,8 +144,12 @@ def _torch_load_safely(path: Path) -> Any:
     """``torch.load(weights_only=True)``, falling back to a restricted unpickler for odd metadata.
 
     A legacy (non-zip) file is one raw pickle stream, read from memory: unpickling from a file
-    object lets a length field ask ``read`` for gigabytes before anything is checked.
+    object lets a length field ask ``read`` for gigabytes before anything is checked. The file's
+    first bytes are checked first: an image or a web page is named as such.
     """
+    from pyramidpose.utils.sniff import require_checkpoint_file
+
+    require_checkpoint_file(path)
     try:
         with open(path, "rb") as f:
             legacy = f.read(4) != b"PK\x03\x04"
@@ -427,7 +431,12 @@ def read_checkpoint(
             f"{p}: a model directory needs model.safetensors (pyramidpose) or config.json + "
             "model.safetensors (Hugging Face VitPose)"
         )
-    if p.suffix == ".safetensors":
+    from pyramidpose.utils.sniff import require_checkpoint_file
+
+    kind = require_checkpoint_file(p)  # "photo.jpg is a JPEG image, not a checkpoint", before any loader
+    if kind == "onnx":
+        raise CheckpointError(f"{p} is an ONNX model: it runs with onnxruntime, not as a PyTorch checkpoint")
+    if kind == "safetensors":
         sd, meta = _read_safetensors(p)
         if CONFIG_METADATA_KEY in meta:
             try:
@@ -540,7 +549,8 @@ def load_model(
 
     Args:
         path: official ``.pth``, Hugging Face VitPose directory, or pyramidpose ``.safetensors``
-            (or a directory holding ``model.safetensors``).
+            (or a directory holding ``model.safetensors``), or a zoo name from
+            ``pyramidpose weights list`` (downloaded and cached on first use).
         device: where to put the model (default CPU).
         dataset: ViTPose+ expert to use: index or name (COCO=0, AIC=1, MPII=2, AP-10K=3, APT-36K=4,
             COCO-WholeBody=5). Must be 0 for single-dataset models.
@@ -551,7 +561,10 @@ def load_model(
         CheckpointError: unreadable file, unknown layout, or weights that do not fit the inferred model
             (the message names missing/unexpected keys and shape mismatches).
     """
+    from pyramidpose.models.official import resolve_weights
+
     index = _dataset_index(dataset)
+    path = resolve_weights(path)  # a zoo name ("vitpose-b") becomes its cached download
     sd, cfg, fmt = read_checkpoint(path, dataset=index)
     if not 0 <= index < cfg.num_experts:
         raise CheckpointError(

@@ -1,29 +1,33 @@
-"""Table of the official ViTPose checkpoints and a resumable, hash-checked downloader.
+"""The model zoo: every official ViTPose / ViTPose+ checkpoint, fetched and cached on first use.
 
 Where the files come from:
 
 * ``vitpose-{b,l,h}`` and ``vitpose-{b,l,h}-multi-coco``: the official mmpose-format ``.pth`` files of
-  ViTAE-Transformer/ViTPose (published there as OneDrive links, which cannot be fetched by a program).
-  The URLs point at the ``public-data/ViTPose`` mirror on the Hugging Face hub that the demo linked
-  from the official README loads them from.
-* ``hf-*``: the authors' (``usyd-community``) conversions in the Hugging Face layout (``config.json`` +
-  ``model.safetensors``), including the ViTPose+ mixture-of-experts models (6 experts; pick one with
-  ``load_model(..., dataset=...)``).
+  ViTAE-Transformer/ViTPose (published there as OneDrive links, which cannot be fetched by a program),
+  from the ``public-data/ViTPose`` mirror on the Hugging Face hub that the official README's demo uses.
+* ``vitpose-b-simple``, ``vitpose-b-hf``, ``vitpose-b-coco-aic-mpii`` and ``vitpose-plus-{s,b,l,h}``:
+  the authors' (``usyd-community``) conversions in the Hugging Face layout (``config.json`` +
+  ``model.safetensors``), including the ViTPose+ mixture-of-experts models (6 experts; pick one
+  with ``load_model(..., dataset=...)``).
+* ``vitpose-s`` (and the official ViTPose+ ``.pth`` files) are published only on OneDrive: listed
+  "by hand" with the page to get them from; pass the downloaded file's path.
 
-Hashes are listed only where a SHA-256 was published for the exact file; the others are downloaded
-without a hash check (``sha256`` is ``None``), which ``pyramidpose weights list`` says. The URLs were
-collected from public references and could not be fetched from the machine this was written on.
+Files on the hub are fetched with ``huggingface_hub`` into its cache (``HF_HOME`` / ``HF_HUB_CACHE``),
+so ``HF_HUB_OFFLINE=1`` (no network: cached files only) and ``HF_ENDPOINT`` (a mirror) work as for
+any hub library. A SHA-256 is checked where one was published for the exact file; a mismatch
+removes the cached file. Names resolve anywhere a checkpoint path is accepted
+(:func:`resolve_weights`, used by :func:`pyramidpose.load_model`): ``--weights vitpose-b``.
 
-Download: streamed to ``<dest>.part`` with a tqdm bar, resumed with an HTTP ``Range`` request when the
-connection drops (automatically up to ``retries`` times, and again on the next run), checked against
-the SHA-256 when known, then renamed onto the final name. A hash mismatch removes the partial file.
+:func:`download_file` is the plain resumable HTTP downloader for files not on the hub.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -33,8 +37,8 @@ from pathlib import Path
 from pyramidpose.errors import CheckpointError
 
 HF = "https://huggingface.co"
-MIRROR_ENV = "PYRAMIDPOSE_WEIGHTS_MIRROR"  # replaces the https://huggingface.co prefix when set
 CACHE_ENV = "PYRAMIDPOSE_CACHE"
+_HUB_URL = re.compile(r"^https://huggingface\.co/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,11 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class OfficialCheckpoint:
-    """A downloadable checkpoint.
+    """A checkpoint of the zoo.
 
-    ``layout`` is ``"official"`` (one mmpose ``.pth``, saved as ``<name>.pth``) or ``"hf"`` (a
-    directory ``<name>/`` holding the Hugging Face files). Both load with :func:`pyramidpose.load_model`.
+    ``layout`` is ``"official"`` (one mmpose ``.pth``) or ``"hf"`` (a directory with the Hugging
+    Face files). Both load with :func:`pyramidpose.load_model`. ``manual`` entries have no
+    program-readable URL (``files[0].url`` is the page to download them from by hand).
     """
 
     name: str
@@ -60,6 +65,7 @@ class OfficialCheckpoint:
     layout: str
     files: tuple[RemoteFile, ...]
     source: str
+    manual: bool = False
 
     @property
     def size(self) -> int | None:
@@ -67,11 +73,12 @@ class OfficialCheckpoint:
         return None if any(s is None for s in sizes) else sum(sizes)  # type: ignore[misc]
 
     def target(self, directory: Path) -> Path:
-        """Where the downloaded checkpoint lives (a file or a directory)."""
+        """Where a checkpoint downloaded into ``directory`` lives (a file or a directory)."""
         return directory / (f"{self.name}.pth" if self.layout == "official" else self.name)
 
 
 _OFFICIAL_SRC = "ViTAE-Transformer/ViTPose README (OneDrive) via the public-data/ViTPose hub mirror"
+_ONEDRIVE = "https://github.com/ViTAE-Transformer/ViTPose#results-from-this-repo-on-ms-coco-val-set-single-task-training"
 
 
 def _pth(name: str, desc: str, sha256: str | None = None, size: int | None = None, rev: str = "main") -> OfficialCheckpoint:
@@ -85,10 +92,16 @@ def _hf(name: str, repo: str, desc: str) -> OfficialCheckpoint:
     return OfficialCheckpoint(name, desc, "hf", files, f"Hugging Face hub usyd-community/{repo}")
 
 
+def _by_hand(name: str, desc: str) -> OfficialCheckpoint:
+    files = (RemoteFile(f"{name}.pth", _ONEDRIVE),)
+    return OfficialCheckpoint(name, desc, "official", files, "ViTAE-Transformer/ViTPose README (OneDrive only)", manual=True)
+
+
 #: name -> checkpoint. COCO models have K=17 and input 256x192.
 OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
     c.name: c
     for c in (
+        _by_hand("vitpose-s", "ViTPose-S, classic decoder, COCO (single-task), 73.8 AP val"),
         _pth("vitpose-b", "ViTPose-B, classic decoder, COCO (single-task), 75.8 AP val"),
         _pth("vitpose-l", "ViTPose-L, classic decoder, COCO (single-task), 78.3 AP val"),
         _pth("vitpose-h", "ViTPose-H, classic decoder, COCO (single-task), 79.1 AP val"),
@@ -101,26 +114,32 @@ OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
         ),
         _pth("vitpose-l-multi-coco", "ViTPose-L, classic, multi-task COCO+AIC+MPII+CrowdPose, COCO head, 79.1 AP"),
         _pth("vitpose-h-multi-coco", "ViTPose-H, classic, multi-task COCO+AIC+MPII+CrowdPose, COCO head, 79.8 AP"),
-        _hf("hf-vitpose-b-simple", "vitpose-base-simple", "ViTPose-B, simple decoder, COCO (HF layout)"),
-        _hf("hf-vitpose-b", "vitpose-base", "ViTPose-B, classic decoder, COCO (HF layout)"),
-        _hf("hf-vitpose-b-coco-aic-mpii", "vitpose-base-coco-aic-mpii", "ViTPose-B, classic, COCO+AIC+MPII (HF layout)"),
-        _hf("hf-vitpose-plus-s", "vitpose-plus-small", "ViTPose+-S, MoE 6 experts, COCO head (HF layout)"),
-        _hf("hf-vitpose-plus-b", "vitpose-plus-base", "ViTPose+-B, MoE 6 experts, COCO head (HF layout)"),
-        _hf("hf-vitpose-plus-l", "vitpose-plus-large", "ViTPose+-L, MoE 6 experts, COCO head (HF layout)"),
-        _hf("hf-vitpose-plus-h", "vitpose-plus-huge", "ViTPose+-H, MoE 6 experts, COCO head (HF layout)"),
+        _hf("vitpose-b-simple", "vitpose-base-simple", "ViTPose-B, simple decoder, COCO (HF layout)"),
+        _hf("vitpose-b-hf", "vitpose-base", "ViTPose-B, classic decoder, COCO (HF layout)"),
+        _hf("vitpose-b-coco-aic-mpii", "vitpose-base-coco-aic-mpii", "ViTPose-B, classic, COCO+AIC+MPII (HF layout)"),
+        _hf("vitpose-plus-s", "vitpose-plus-small", "ViTPose+-S, MoE 6 experts, COCO head, 75.8 AP (HF layout)"),
+        _hf("vitpose-plus-b", "vitpose-plus-base", "ViTPose+-B, MoE 6 experts, COCO head, 77.0 AP (HF layout)"),
+        _hf("vitpose-plus-l", "vitpose-plus-large", "ViTPose+-L, MoE 6 experts, COCO head, 78.6 AP (HF layout)"),
+        _hf("vitpose-plus-h", "vitpose-plus-huge", "ViTPose+-H, MoE 6 experts, COCO head, 79.4 AP (HF layout)"),
     )
+}
+
+#: Names of earlier releases -> current names.
+ALIASES: dict[str, str] = {
+    "hf-vitpose-b-simple": "vitpose-b-simple",
+    "hf-vitpose-b": "vitpose-b-hf",
+    "hf-vitpose-b-coco-aic-mpii": "vitpose-b-coco-aic-mpii",
+    "hf-vitpose-plus-s": "vitpose-plus-s",
+    "hf-vitpose-plus-b": "vitpose-plus-b",
+    "hf-vitpose-plus-l": "vitpose-plus-l",
+    "hf-vitpose-plus-h": "vitpose-plus-h",
 }
 
 
 def default_weights_dir() -> Path:
-    """``$PYRAMIDPOSE_CACHE/weights`` or ``~/.cache/pyramidpose/weights``."""
+    """``$PYRAMIDPOSE_CACHE/weights`` or ``~/.cache/pyramidpose/weights`` (files not on the hub)."""
     root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "pyramidpose")
     return Path(root) / "weights"
-
-
-def _mirror(url: str) -> str:
-    mirror = os.environ.get(MIRROR_ENV)
-    return mirror.rstrip("/") + url[len(HF) :] if mirror and url.startswith(HF) else url
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -258,6 +277,111 @@ def has_magic(path: Path, kind: str) -> bool:
     raise ValueError(f"unknown format {kind!r}")
 
 
+def _hub_parts(url: str) -> tuple[str, str, str] | None:
+    """``(repo_id, revision, path in repo)`` of a hub ``resolve`` URL, else ``None``."""
+    m = _HUB_URL.match(url)
+    return (m["repo"], m["rev"], m["path"]) if m else None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _hub_kwargs() -> dict:
+    """Read at call time (``huggingface_hub`` reads its variables once, at import)."""
+    kw: dict = {"endpoint": os.environ.get("HF_ENDPOINT") or None}
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        os.path.join(os.environ["HF_HOME"], "hub") if os.environ.get("HF_HOME") else None
+    )
+    if cache:
+        kw["cache_dir"] = cache
+    return kw
+
+
+def lookup(name: str, table: dict[str, OfficialCheckpoint] | None = None) -> OfficialCheckpoint:
+    """The zoo entry called ``name`` (or an alias of it); :class:`CheckpointError` if unknown."""
+    table = OFFICIAL_CHECKPOINTS if table is None else table
+    key = ALIASES.get(name, name) if table is OFFICIAL_CHECKPOINTS else name
+    if key not in table:
+        raise CheckpointError(
+            f"unknown checkpoint {name!r}; run 'pyramidpose weights list' (known: {', '.join(table)})"
+        )
+    return table[key]
+
+
+def cached_path(ckpt: OfficialCheckpoint) -> Path | None:
+    """The loadable path of ``ckpt`` when every file is in the hub cache, else ``None`` (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    got = []
+    for rf in ckpt.files:
+        parts = _hub_parts(rf.url)
+        if parts is None or ckpt.manual:
+            return None
+        kw = _hub_kwargs()
+        hit = try_to_load_from_cache(parts[0], parts[2], revision=parts[1], cache_dir=kw.get("cache_dir"))
+        if not isinstance(hit, str):
+            return None
+        got.append(Path(hit))
+    return got[0] if ckpt.layout == "official" else got[0].parent
+
+
+def _hub_fetch(ckpt: OfficialCheckpoint, rf: RemoteFile, local_dir: Path | None, progress: bool) -> Path:
+    """One file of ``ckpt`` through ``huggingface_hub`` (cache, offline mode, endpoint), hash-checked."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    repo, rev, path = _hub_parts(rf.url)  # type: ignore[misc]
+    kw = _hub_kwargs()
+    was_cached = local_dir is None and isinstance(
+        try_to_load_from_cache(repo, path, revision=rev, cache_dir=kw.get("cache_dir")), str
+    )
+    if not progress:
+        disable_progress_bars()
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)  # its retry warnings would bury our one-line error
+    try:
+        got = Path(hf_hub_download(repo, path, revision=rev, local_dir=local_dir, local_files_only=_offline(), **kw))
+    except LocalEntryNotFoundError as exc:
+        why = (
+            "downloads are off (HF_HUB_OFFLINE is set)"
+            if _offline()
+            else f"the hub at {kw['endpoint'] or HF} cannot be reached ({type(exc.__cause__ or exc).__name__})"
+        )
+        raise CheckpointError(
+            f"{ckpt.name} is not in the local cache and {why}; connect once (or set HF_ENDPOINT to a mirror), "
+            f"or download {rf.url} by hand and pass its path"
+        ) from None
+    except (HfHubHTTPError, EntryNotFoundError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"download of {ckpt.name} ({rf.url}) failed: {first}") from None
+    finally:
+        hub_log.setLevel(level)
+        if not progress:
+            enable_progress_bars()
+    expect = expected_format(rf.filename)
+    if expect is not None and not has_magic(got, expect):  # e.g. a mirror that answered with a web page
+        from pyramidpose.utils.sniff import describe_file
+
+        what = describe_file(got)
+        for f in {got, got.resolve()}:
+            f.unlink(missing_ok=True)
+        raise CheckpointError(f"download of {rf.url} gave {what}, not a {expect} file; the file was removed")
+    if rf.sha256 is not None and not was_cached:
+        digest = file_sha256(got)
+        if digest != rf.sha256.lower():
+            real = got.resolve()
+            for f in {got, real}:
+                f.unlink(missing_ok=True)
+            raise CheckpointError(
+                f"download of {rf.url}: SHA-256 mismatch (got {digest}, expected {rf.sha256}); the file was removed. "
+                "The server (or HF_ENDPOINT mirror) holds a different file: check it, or try again later."
+            )
+    return got
+
+
 def download(
     name: str,
     directory: str | os.PathLike[str] | None = None,
@@ -267,17 +391,27 @@ def download(
     backoff: float = 1.0,
     progress: bool = True,
 ) -> Path:
-    """Download the checkpoint ``name`` of ``table`` (default :data:`OFFICIAL_CHECKPOINTS`).
+    """Fetch the checkpoint ``name`` (default table: :data:`OFFICIAL_CHECKPOINTS`); return the path
+    to pass to :func:`pyramidpose.load_model`.
 
-    Returns the path to pass to :func:`pyramidpose.load_model`. Files already present (and matching
-    their hash when one is known) are not fetched again.
+    Hub files go to the ``huggingface_hub`` cache (or, with ``directory``, into
+    ``directory/<name>/``); other URLs are downloaded with :func:`download_file` into ``directory``
+    (default :func:`default_weights_dir`). Files already present (and matching their hash when one
+    is known) are not fetched again.
     """
-    table = OFFICIAL_CHECKPOINTS if table is None else table
-    if name not in table:
-        raise CheckpointError(f"unknown checkpoint {name!r}; run 'pyramidpose weights list' (known: {', '.join(table)})")
-    ckpt = table[name]
-    directory = Path(directory) if directory is not None else default_weights_dir()
-    target = ckpt.target(directory)
+    ckpt = lookup(name, table)
+    if ckpt.manual:
+        raise CheckpointError(
+            f"{ckpt.name} is published only on OneDrive, which a program cannot fetch: download it by hand "
+            f"from {ckpt.files[0].url} and pass the file's path (e.g. --weights ~/Downloads/{ckpt.files[0].filename})"
+        )
+    base = Path(directory) if directory is not None else None
+    if all(_hub_parts(rf.url) for rf in ckpt.files):
+        local = base / ckpt.name if base is not None else None
+        got = [_hub_fetch(ckpt, rf, local, progress) for rf in ckpt.files]
+        return got[0] if ckpt.layout == "official" else got[0].parent
+    base = base if base is not None else default_weights_dir()
+    target = ckpt.target(base)
     for rf in ckpt.files:
         dest = target if ckpt.layout == "official" else target / rf.filename
         expect = expected_format(rf.filename)
@@ -285,7 +419,22 @@ def download(
         if ok and (expect is None or has_magic(dest, expect)):  # a saved error page is fetched again
             continue
         download_file(
-            _mirror(rf.url), dest, sha256=rf.sha256, size=rf.size, retries=retries, backoff=backoff,
+            rf.url, dest, sha256=rf.sha256, size=rf.size, retries=retries, backoff=backoff,
             progress=progress, expect=expect,
         )
     return target
+
+
+def resolve_weights(spec: str | os.PathLike[str], *, progress: bool = True) -> Path:
+    """A checkpoint path for ``spec``: an existing path as it is, a zoo name (``vitpose-b``) as its
+    cached download (fetched on first use); anything else is a one-line :class:`CheckpointError`."""
+    p = Path(spec)
+    if p.exists():
+        return p
+    name = str(spec)
+    if name in OFFICIAL_CHECKPOINTS or name in ALIASES:
+        ckpt = lookup(name)
+        return cached_path(ckpt) or download(ckpt.name, progress=progress)
+    raise CheckpointError(
+        f"{spec}: no such file or directory, and not a model name (see 'pyramidpose weights list', e.g. vitpose-b)"
+    )
