@@ -11,6 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Pose": "pyramidpose.api",
     "load_model": "pyramidpose.models.checkpoints",
     "save_model": "pyramidpose.models.checkpoints",
     "create_model": "pyramidpose.models.pose_model",

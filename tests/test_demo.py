@@ -25,7 +25,7 @@ def test_demo_writes_and_lists_everything(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert {r["image_id"] for r in results} >= {165518}
     lines = (out / "street_5frames.jsonl").read_text().splitlines()
-    assert len(lines) == 5
+    assert len(lines) == 1 + 5 and json.loads(lines[0])["header"]["fps"] > 0  # a header, then 5 frames
     assert "embedded default" in printed and "skipped" not in printed
 
 

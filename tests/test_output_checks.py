@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyramidpose import cli
-from pyramidpose.commands import demo, evaluate, forecast, lift, predict
+from pyramidpose.commands import demo, evaluate, forecast, lift
 from pyramidpose.utils.outputs import check_output_dir, check_output_file, output_stems
 
 SAMPLES = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / "samples"

@@ -39,7 +39,12 @@ def clip_run(tmp_path_factory, pipeline_factory):
 
 
 def _records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """The frame records of a video JSONL (after its header record, checked here)."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    header = lines[0]["header"]
+    assert header["keypoint_names"][0] == "nose" and header["width"] > 0 and header["fps"] > 0
+    assert header["skeleton"] and header["model"]
+    return lines[1:]
 
 
 def test_clip_jsonl_has_one_complete_record_per_frame(clip_run):
@@ -163,8 +168,12 @@ def test_predict_command_runs_the_pipeline_on_inputs(tmp_path, capsys):
     ])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
-    assert f"wrote {out / 'results.json'}" in printed and "1 images, 1 videos" in printed
-    assert len((out / "street_5frames.jsonl").read_text().splitlines()) == 2
+    assert f"wrote {out / 'results.json'}" in printed and "1 image with 1 person; 1 box (0 zero-area); 1 video: 2 frames, " in printed
+    recs = _records(out / "street_5frames.jsonl")
+    assert len(recs) == 2
+    tracks = {i["track_id"] for r in recs for i in r["instances"]}
+    dets = sum(len(r["instances"]) for r in recs)
+    assert f"{len(tracks)} track" in printed and f"({dets} per-frame detection" in printed  # tracks, not detections
     # --out x.json names the results file; bad inputs are reported, exit code 2 when nothing is usable
     assert main(["predict", "--input", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "r.json")]) == 2
     assert "no usable input" in capsys.readouterr().err

@@ -70,11 +70,11 @@ def test_predict_with_ground_truth_boxes(tmp_path: Path, weights: Path, image_di
     draw = tmp_path / "draw"
     argv = ["predict", "--weights", str(weights), "--image-dir", str(image_dir), "--boxes", str(ann),
             "--out", str(out), "--draw", str(draw), "--batch-size", "4", "--no-progress"]  # fmt: skip
-    assert cli.main(argv) == 0
+    assert cli.main(argv) == 3  # done, one input skipped
     captured = capsys.readouterr()
     assert "000000999999.jpg" in captured.err and captured.err.count("skipped ") == 1
     n_boxes = sum(1 for a in _gt()["annotations"] if not a["iscrowd"])
-    assert f"3 images, 0 videos, 1 skipped, {n_boxes} boxes, 0 zero-area, {n_boxes} people" in captured.out
+    assert f"3 images with {n_boxes} people; {n_boxes} boxes (0 zero-area); 1 item skipped" in captured.out
     boxes = {}
     for a in _gt()["annotations"]:
         boxes.setdefault(a["image_id"], []).append(a["bbox"])
@@ -110,12 +110,12 @@ def test_predict_with_detection_results(tmp_path: Path, weights: Path, image_dir
     out = tmp_path / "res.json"
     argv = ["predict", "--weights", str(weights), "--image-dir", str(image_dir), "--boxes", str(det_file),
             "--out", str(out), "--det-thr", "0.3", "--no-flip", "--decode", "dark_udp", "--no-progress"]  # fmt: skip
-    assert cli.main(argv) == 0
+    assert cli.main(argv) == 3  # done, two inputs skipped
     captured = capsys.readouterr()
     # the corrupt image and the image id without a file are reported
     assert captured.err.count("skipped ") == 2 and "image_id 123" in captured.err
     assert "000000999999.jpg" in captured.err
-    assert "3 images, 0 videos, 2 skipped, 8 boxes, 2 zero-area, 6 people" in captured.out
+    assert "3 images with 6 people; 8 boxes (2 zero-area); 2 items skipped" in captured.out
     results = json.loads(out.read_text())
     boxes = {}
     for d in dets[:6]:

@@ -12,6 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
+from pyramidpose.commands._args import ArgumentParser
+
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 
 
@@ -22,7 +24,7 @@ def sample_inputs() -> list[Path]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="pyramidpose demo",
         description="Run detection, pose, tracking and drawing on the bundled sample photos and video "
         "with the embedded BlazePose default (offline), and list the files written.",
@@ -35,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pyramidpose.utils.outputs import check_output_dir
+
+    check_output_dir(args.out)
     from pyramidpose.inference.pipeline import Pipeline, PipelineConfig
 
     inputs = sample_inputs()
@@ -44,10 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     pipe = Pipeline(PipelineConfig(out_dir=args.out, draw=True, progress=not args.quiet))
     report = pipe.run([str(p) for p in inputs])
     dt = time.perf_counter() - t0
-    print(f"pyramidpose demo: {report.images} photos, {len(report.videos)} video(s), "
-          f"{report.people} person detections in {dt:.1f} s (model: {pipe.backend.name}, embedded default)")
+    print(f"pyramidpose demo: {report.summary()} in {dt:.1f} s (model: {pipe.backend.name}, embedded default)")
     for line in report.lines():
         print("  " + line)
     for v in report.videos:
-        print(f"  video {v.source.name}: {v.frames} frames -> {v.jsonl.name}, {v.mp4.name}")
-    return 0
+        print(f"  video {v.source.name}: {v.frames} frames, {v.tracks} tracks -> {v.jsonl.name}, {v.mp4.name}")
+    return report.exit_code()

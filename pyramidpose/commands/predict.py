@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pyramidpose.commands._args import ArgumentParser, float_range, positive_float, positive_int, unit_float
 from pyramidpose.inference.backends import DETECTORS, PRESETS
 
 DECODES = ("dark_udp", "udp", "dark", "msra")
@@ -28,9 +29,13 @@ DECODES = ("dark_udp", "udp", "dark", "msra")
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed so other front ends can extend it)."""
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="pyramidpose predict",
-        description="Top-down 2D keypoints for images with given person boxes (COCO results JSON).",
+        description="2D keypoints for images, folders, globs, videos, cameras and stream URLs.",
+        epilog="Exit status: 0 all done; 1 nothing could be processed or an output failed to write (an "
+        "existing results file is kept); 2 a usage or input error before any work; 3 done, but some "
+        "inputs were skipped (listed on stderr). An interrupted image run keeps the finished images in "
+        "a journal beside the results file; running the same command again skips them.",
     )
     ap.add_argument(
         "--weights", default=None,
@@ -49,10 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         "<video>.mp4 (default ./predict_out)",
     )  # fmt: skip
     ap.add_argument("--draw", metavar="DIR", help="also write skeleton overlays into DIR")
-    ap.add_argument("--draw-thr", type=float, default=0.3, help="keypoint score threshold for drawing")
-    ap.add_argument("--det-thr", type=float, default=0.0, help="drop detections scoring below this")
+    ap.add_argument("--draw-thr", type=unit_float, default=0.3, help="keypoints scoring at or below this are not drawn")
+    ap.add_argument("--draw-instance-thr", type=unit_float, default=0.2, help="people scoring below this are not drawn")
+    ap.add_argument("--kpt-radius", type=positive_int, default=None, help="keypoint dot radius in pixels (default: from the image size)")
+    ap.add_argument("--line-width", type=positive_int, default=None, help="limb line width in pixels (default: from the image size)")
+    ap.add_argument("--draw-scores", action="store_true", help="write each person's score on the overlays")
+    ap.add_argument("--det-thr", type=unit_float, default=0.0, help="drop detections scoring below this")
     ap.add_argument(
-        "--oks-nms", type=float, default=None, metavar="THR",
+        "--oks-nms", type=positive_float, default=None, metavar="THR",
         help="greedy OKS-NMS per image at this OKS (0.9 reproduces the ViTPose/MMPose evaluation); off by default; "
         "with --pose-nms soft-oks: the Gaussian's sigma (default 0.3)",
     )  # fmt: skip
@@ -67,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda if available)")
     vit = ap.add_argument_group("heatmap checkpoints (--weights)")
-    vit.add_argument("--batch-size", type=int, default=None, help="crops per forward pass (default 32)")
+    vit.add_argument("--batch-size", type=positive_int, default=None, help="crops per forward pass (default 32)")
     vit.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test (default on)")
     vit.add_argument(
         "--decode", choices=DECODES, default=None,
@@ -81,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     vit.add_argument("--heatmap-sr", default=None, metavar="SR.safetensors",
                      help="heatmap super-resolution stage before decoding (pyramidpose.models.heatmap_sr)")  # fmt: skip
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    pipe = ap.add_argument_group("pipeline (images, folders, globs, videos)")
+    pipe = ap.add_argument_group("pipeline (images, folders, globs, videos, cameras, URLs)")
+    pipe.add_argument(
+        "inputs", nargs="*", metavar="INPUT",
+        help="images, folders, glob patterns (quote them), videos, a camera index (0) or an "
+        "http(s)://, rtsp://... stream; same as --input",
+    )  # fmt: skip
     pipe.add_argument(
         "--input", "-i", nargs="+", action="extend", default=[], metavar="PATH",
         help="images, folders, glob patterns (quote them) and videos",
@@ -103,12 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--video-preset", choices=("accurate", "fast", "multiscale"), default="fast", help="embedded model on video frames")
     pipe.add_argument("--track", action=argparse.BooleanOptionalAction, default=True, help="track ids across video frames")
     pipe.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True, help="One-Euro smoothing per track (videos only)")
-    pipe.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="One-Euro cut-off at rest, Hz (lower = smoother)")
-    pipe.add_argument("--smooth-beta", type=float, default=0.05, help="One-Euro speed coefficient (higher = less lag)")
-    pipe.add_argument("--video-stride", type=int, default=1, help="use every N-th video frame")
-    pipe.add_argument("--max-frames", type=int, default=None, help="stop each video after this many frames")
-    pipe.add_argument("--detect-every", type=int, default=1, help="video: run the detector every N frames, follow poses in between")
+    pipe.add_argument("--smooth-min-cutoff", type=positive_float, default=1.0, help="One-Euro cut-off at rest, Hz (lower = smoother)")
+    pipe.add_argument("--smooth-beta", type=float_range(0.0), default=0.05, help="One-Euro speed coefficient (higher = less lag)")
+    pipe.add_argument("--video-stride", type=positive_int, default=1, help="use every N-th video frame")
+    pipe.add_argument("--max-frames", type=positive_int, default=None, help="stop each video after this many frames")
+    pipe.add_argument("--detect-every", type=positive_int, default=1, help="video: run the detector every N frames, follow poses in between")
     return ap
+
+
+def _draw_style(args: argparse.Namespace):
+    """The overlay style the drawing flags ask for."""
+    from pyramidpose.viz.draw import DrawStyle
+
+    return DrawStyle(
+        keypoint_threshold=args.draw_thr, instance_threshold=args.draw_instance_thr,
+        kpt_radius=args.kpt_radius, line_width=args.line_width, show_scores=args.draw_scores,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,10 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     from pyramidpose.inference.smoothing import OneEuroConfig
 
     args = build_parser().parse_args(argv)
-    if args.video_stride < 1 or args.detect_every < 1:
-        raise ConfigError("--video-stride and --detect-every must be >= 1")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    args.input = list(args.inputs) + list(args.input)
+    from pyramidpose.utils.outputs import check_output_dir, check_output_file
+
+    out = str(args.out or "predict_out")  # checked before any model is loaded
+    check_output_file(out) if out.lower().endswith(".json") else check_output_dir(out)
+    if args.draw:
+        check_output_dir(args.draw, "--draw")
     if args.mmpose_gt_boxes and not args.boxes:
         raise ConfigError("--mmpose-gt-boxes needs --boxes with a COCO annotation file")
     vit_only = [f"--{n.replace('_', '-')}" for n in ("batch_size", "flip", "decode", "precision", "dataset", "heatmap_sr")
@@ -154,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         image_preset=args.preset, video_preset=args.video_preset, min_box_score=args.det_thr,
         track=args.track, smooth=args.smooth,
         one_euro=OneEuroConfig(min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta),
-        draw_dir=Path(args.draw) if args.draw else None, draw_threshold=args.draw_thr,
+        draw_dir=Path(args.draw) if args.draw else None, draw_style=_draw_style(args),
         video_stride=args.video_stride, max_frames=args.max_frames, detect_every=args.detect_every,
         progress=not args.no_progress, device=args.device, vitpose_options=vitpose,
         results_path=results_path,
@@ -163,6 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     only = coco_file_names(args.images_from) if args.images_from else None
     report = pipeline.run(inputs, only_names=only)
     for line in report.lines():
-        print(line, file=sys.stderr if line.startswith("skipped") else sys.stdout)
+        print(line, file=sys.stderr if line.startswith(("skipped", "failed")) else sys.stdout)
     print(f"{report.summary()} (model: {pipeline.backend.name})")
-    return 0
+    return report.exit_code()  # 0 done, 1 nothing processed or an output failed, 3 some inputs skipped

@@ -14,7 +14,7 @@ import glob
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,15 @@ import numpy as np
 
 from pyramidpose.data.boxes import BoxFile, load_box_file, read_image_table
 from pyramidpose.data.images import read_image
-from pyramidpose.data.video import DecodeReport, VideoWriter, is_video_path, iter_frames, probe_video
+from pyramidpose.data.video import (
+    DecodeReport,
+    VideoWriter,
+    is_video_path,
+    iter_frames,
+    probe_video,
+    source_name,
+    stream_kind,
+)
 from pyramidpose.errors import ConfigError, DataError, PyramidPoseError
 from pyramidpose.inference.backends import DEFAULT_PRESET, PRESETS, load_backend, load_detector
 from pyramidpose.inference.backends.base import PersonDetector, PoseBackend, SessionOptions
@@ -32,7 +40,8 @@ from pyramidpose.inference.tracking import PoseTracker
 from pyramidpose.skeletons import get_keypoint_set
 from pyramidpose.utils.io import atomic_path, write_json_atomic
 from pyramidpose.utils.jsonio import dumps
-from pyramidpose.viz.draw import draw_poses, save_image
+from pyramidpose.utils.outputs import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, Journal, output_stems
+from pyramidpose.viz.draw import DrawStyle, draw_result, save_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -58,7 +67,7 @@ class PipelineConfig:
     draw: bool = False  # overlay JPEGs for images (videos always get an annotated MP4)
     draw_dir: Path | None = None  # where image overlays go (default: out_dir)
     results_path: Path | None = None  # COCO results of the image set (default: out_dir/results.json)
-    draw_threshold: float = 0.3  # keypoints below this score are not drawn
+    draw_style: DrawStyle = field(default_factory=DrawStyle)  # overlay thresholds, sizes, labels
     video_stride: int = 1
     max_frames: int | None = None
     detect_every: int = 1  # video: run the detector every N frames, track boxes in between
@@ -71,45 +80,80 @@ class PipelineConfig:
 
 @dataclass
 class VideoOutput:
-    source: Path
+    source: Path | str
     jsonl: Path
     mp4: Path
     frames: int
     report: DecodeReport
+    tracks: int = 0  # distinct track ids (people followed over frames)
+    detections: int = 0  # person instances summed over frames
 
 
 @dataclass
 class RunReport:
-    """What a run wrote and what it skipped (and why)."""
+    """What a run wrote, skipped (bad inputs) and failed to write, and why."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # outputs that could not be written
+    notes: list[str] = field(default_factory=list)  # e.g. renamed outputs of same-name inputs
     images: int = 0
     people: int = 0
     videos: list[VideoOutput] = field(default_factory=list)
     boxes: int = 0  # person boxes given to the pose model on images
     zero_area_boxes: int = 0  # of those, boxes skipped for having no area inside the image
+    resumed: int = 0  # images taken from the journal of an earlier, interrupted run
+
+    def summary(self) -> str:
+        """One line: people in photos, tracks (not per-frame detections) in videos, skips, failures."""
+        parts = [f"{_count(self.images, 'image')} with {_count(self.people, 'person', 'people')}"]
+        if self.resumed:
+            parts[0] += f" ({self.resumed} from an earlier run's journal)"
+        if self.boxes or self.zero_area_boxes:
+            parts.append(f"{_count(self.boxes, 'box', 'boxes')} ({self.zero_area_boxes} zero-area)")
+        if self.videos:
+            frames = sum(v.frames for v in self.videos)
+            tracks = sum(v.tracks for v in self.videos)
+            dets = sum(v.detections for v in self.videos)
+            parts.append(
+                f"{_count(len(self.videos), 'video')}: {_count(frames, 'frame')}, {_count(tracks, 'track')} "
+                f"({_count(dets, 'per-frame detection')})"
+            )
+        if self.skipped:
+            parts.append(f"{_count(len(self.skipped), 'item')} skipped")
+        if self.failed:
+            parts.append(f"{_count(len(self.failed), 'output')} failed")
+        return "; ".join(parts)
 
     def lines(self) -> list[str]:
         out = [f"wrote {p}" for p in self.written]
+        out += [f"note: {n}" for n in self.notes]
         out += [f"skipped {item}: {why}" for item, why in self.skipped]
+        out += [f"failed {item}: {why}" for item, why in self.failed]
         return out
 
-    def summary(self) -> str:
-        """One closing line with the counts."""
-        return (
-            f"{self.images} images, {len(self.videos)} videos, {len(self.skipped)} skipped, {self.boxes} boxes, "
-            f"{self.zero_area_boxes} zero-area, {self.people} people"
-        )
+    def exit_code(self) -> int:
+        """0 all done; 1 nothing processed or an output failed; 3 done but inputs were skipped
+        (:mod:`pyramidpose.utils.outputs`)."""
+        if self.failed or (self.images == 0 and not self.videos):
+            return EXIT_FAILED
+        return EXIT_PARTIAL if self.skipped else EXIT_OK
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 # -- inputs ---------------------------------------------------------------------------------------
 
 
-def collect_inputs(specs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
-    """Expand files, folders (non-recursive) and glob patterns into (images, videos, problems)."""
+def collect_inputs(
+    specs: Iterable[str | int | os.PathLike[str]],
+) -> tuple[list[Path], list[Path | str], list[tuple[str, str]]]:
+    """Expand files, folders (non-recursive) and glob patterns into (images, videos, problems).
+    Camera indices and stream URLs are videos, kept as strings."""
     images: list[Path] = []
-    videos: list[Path] = []
+    videos: list[Path | str] = []
     problems: list[tuple[str, str]] = []
 
     def add(p: Path) -> None:
@@ -124,7 +168,9 @@ def collect_inputs(specs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
     for spec in specs:
         s = str(spec)
         p = Path(s)
-        if p.is_dir():
+        if stream_kind(spec) is not None:
+            videos.append(str(int(spec)) if stream_kind(spec) == "camera" else s)
+        elif p.is_dir():
             children = sorted(c for c in p.iterdir() if c.is_file() and not c.name.startswith("."))
             usable = [c for c in children if c.suffix.lower() in IMAGE_EXTENSIONS or is_video_path(c)]
             if not usable:
@@ -160,14 +206,14 @@ def image_id_for(path: Path) -> int | str:
 # -- drawing ----------------------------------------------------------------------------------------
 
 
-def draw_frame(image: np.ndarray, result: PoseResult, track_ids: np.ndarray | None = None, threshold: float = 0.3) -> np.ndarray:
-    """A copy of ``image`` with skeletons, boxes and (optional) track ids drawn."""
+def draw_frame(
+    image: np.ndarray, result: PoseResult, track_ids: np.ndarray | None = None, style: DrawStyle | None = None
+) -> np.ndarray:
+    """A copy of ``image`` with skeletons, boxes and (optional) track ids drawn (colours per track
+    id when given, else per person)."""
     if len(result) == 0:  # nobody: the frame as it is
         return np.array(image, np.uint8, copy=True)
-    return draw_poses(
-        image, result.keypoints, result.keypoint_scores, result.keypoint_set, threshold=threshold,
-        bboxes=result.bboxes, track_ids=track_ids,
-    )  # fmt: skip
+    return draw_result(image, result, track_ids=track_ids, style=style)
 
 
 # -- the pipeline -----------------------------------------------------------------------------------
@@ -179,6 +225,39 @@ def _progress(iterable, total: int | None, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, desc=desc, unit="it", file=sys.stderr, leave=False)
+
+
+class _StopOnInterrupt:
+    """For live sources (cameras, streams have no end): the first Ctrl-C sets ``requested`` so the
+    frame loop ends cleanly and the outputs are kept; a second one interrupts as usual. For files
+    (or outside the main thread) it does nothing."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.requested = False
+        self._old = None
+
+    def __enter__(self) -> _StopOnInterrupt:
+        import signal
+        import threading
+
+        if self.live and threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        if self.requested:
+            signal.default_int_handler(signum, frame)
+        self.requested = True
+        print("stopping after this frame (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._old)
 
 
 class Pipeline:
@@ -265,35 +344,83 @@ class Pipeline:
         keep = scores >= self.config.min_box_score
         return boxes[keep], scores[keep]
 
+    def predict_image(self, image: np.ndarray, image_id: object = None) -> PoseResult:
+        """Poses in one RGB image (boxes from the boxes file for ``image_id``, else the detector)."""
+        boxes, scores = self._boxes(image, image_id) if self.backend.needs_boxes else (None, None)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*zero-area box.*")
+            return next(iter(self.backend.predict_many([(None, image, boxes, scores)])))[1]
+
     # images ------------------------------------------------------------------------------------
-    def run_images(self, paths: list[Path], report: RunReport, results_name: str = "results.json") -> Path | None:
-        """COCO results JSON for ``paths`` (+ overlays with ``draw``); bad images are skipped."""
+    def _journal_meta(self) -> dict:
+        c = self.config
+        return {
+            "model": self.backend.name, "weights": c.weights, "boxes": c.boxes, "images_from": c.images_from,
+            "mmpose_gt_boxes": c.mmpose_gt_boxes, "oks_nms": c.oks_nms, "pose_nms": c.pose_nms, "min_box_score": c.min_box_score,
+            "detector": c.detector, "image_preset": c.image_preset, "vitpose_options": c.vitpose_options,
+        }  # fmt: skip
+
+    def run_images(
+        self, paths: list[Path], report: RunReport, results_name: str = "results.json",
+        stems: dict | None = None,
+    ) -> Path | None:  # fmt: skip
+        """COCO results JSON for ``paths`` (+ overlays with ``draw``); bad images are skipped.
+
+        Each finished image goes to a journal (``.results.json.journal.jsonl``) at once, so a killed
+        run keeps it and the next run with the same model and options skips it; the results file is
+        assembled atomically at the end and only when at least one image was processed (an earlier
+        good file is never replaced by an empty one). Same-name images from different folders get
+        distinct ids and overlay names (their relative folders, see :func:`output_stems`).
+        """
         if not paths:
             return None
-        out_dir = Path(self.config.out_dir)
-        coco: list[dict] = []
-        for (path, image_id, image), result in self._image_results(paths, report):
-            report.images += 1
-            report.zero_area_boxes += result.num_skipped_boxes
-            if self._pose_nms is not None:
-                result = result.pose_nms(self._pose_nms, self.config.oks_nms, self._sigmas)
-            report.people += len(result)
-            coco.extend(result.to_coco(image_id))
-            if self.config.draw or self.config.draw_dir:
-                overlay = draw_frame(image, result, threshold=self.config.draw_threshold)
-                target = Path(self.config.draw_dir or out_dir) / f"{path.stem}_pose.jpg"
-                report.written.append(save_image(target, overlay))
+        c = self.config
+        out_dir = Path(c.out_dir)
+        target = Path(c.results_path) if c.results_path else out_dir / results_name
+        if stems is None:
+            stems, notes = output_stems(paths)
+            report.notes += notes
+        keys = {p: stems[p] for p in paths}
+        journal = Journal(target, self._journal_meta())
+        todo = [p for p in paths if keys[p] not in journal.done]
+        report.resumed += len(paths) - len(todo)
+        try:
+            for (path, image_id, image), result in self._image_results(todo, report, keys):
+                report.zero_area_boxes += result.num_skipped_boxes
+                if self._pose_nms is not None:
+                    result = result.pose_nms(self._pose_nms, c.oks_nms, self._sigmas)
+                if c.draw or c.draw_dir:
+                    overlay = draw_frame(image, result, style=c.draw_style)
+                    where = Path(c.draw_dir or out_dir) / f"{keys[path]}_pose.jpg"
+                    try:
+                        report.written.append(save_image(where, overlay))
+                    except OSError as exc:
+                        report.failed.append((str(where), f"could not be written ({exc})"))
+                journal.add(keys[path], {"people": len(result), "rows": result.to_coco(image_id)})
+        finally:
+            journal.close()
+        done = [journal.done[keys[p]] for p in paths if keys[p] in journal.done]
+        report.images += len(done)
+        report.people += sum(int(d["people"]) for d in done)
         if self.box_file is not None:  # boxes for images that were not among the inputs
             inputs = {self.image_id(p) for p in paths}
             for iid in self.box_file.image_ids():
                 if iid not in inputs:
                     report.skipped.append((f"image_id {iid}", "the boxes file has boxes for it but no input image matches"))
-        target = Path(self.config.results_path) if self.config.results_path else out_dir / results_name
-        write_json_atomic(target, coco)
+        if not done:
+            kept = f"; the existing {target} was kept" if target.exists() else ""
+            report.failed.append((str(target), f"not written: none of the {len(paths)} images could be processed{kept}"))
+            return None
+        try:
+            write_json_atomic(target, [row for d in done for row in d["rows"]])
+        except OSError as exc:
+            report.failed.append((str(target), f"could not be written ({exc}); finished images are kept in {journal.path}"))
+            return None
+        journal.close(remove=True)
         report.written.insert(0, target)
         return target
 
-    def _image_results(self, paths: list[Path], report: RunReport):
+    def _image_results(self, paths: list[Path], report: RunReport, keys: dict | None = None):
         """Yield ``((path, image_id, image), PoseResult)`` per readable image, in order, through the
         backend's ``predict_many`` (which may batch crops across images); unreadable images are
         reported and skipped."""
@@ -302,6 +429,8 @@ class Pipeline:
         def items():
             for path in _progress(paths, len(paths), "images", self.config.progress):
                 image_id = self.image_id(path)
+                if keys is not None and self.box_file is None and keys[path] != path.stem:
+                    image_id = keys[path]  # a same-name image from another folder: its relative path
                 try:
                     image = read_image(path)
                     boxes, scores = self._boxes(image, image_id) if top_down else (None, None)
@@ -316,9 +445,48 @@ class Pipeline:
             yield from self.backend.predict_many(items())
 
     # videos ------------------------------------------------------------------------------------
-    def run_video(self, path: Path, report: RunReport) -> VideoOutput | None:
-        """``<name>.jsonl`` + annotated ``<name>.mp4`` for one video; None (and a report line) when
-        the video cannot be used at all."""
+    def iter_video(
+        self, source: Path | str | int, decode: DecodeReport | None = None, *, stride: int | None = None,
+        max_frames: int | None = None, total: int | None = None,
+    ) -> Iterator[tuple[int, float, np.ndarray, PoseResult]]:  # fmt: skip
+        """Yield ``(frame_index, time_s, rgb, result)`` for a video file, camera or stream URL:
+        one pose session per source, track ids (``result.track_ids``) and smoothing per the config."""
+        c = self.config
+        stride = c.video_stride if stride is None else stride
+        max_frames = c.max_frames if max_frames is None else max_frames
+        vb = self.video_backend
+        tracker = PoseTracker(sigmas=_sigmas(vb.keypoint_set)) if c.track else None
+        smoother = TrackSmoother(c.one_euro) if (c.smooth and c.track) else None
+        session = vb.video_session(
+            self.detector if vb.needs_boxes else None,
+            SessionOptions(min_box_score=c.min_box_score, detector_tiles=c.video_tiles),
+        )
+        frames = iter_frames(source, decode, stride=stride, max_frames=max_frames)
+        for n, (index, t, rgb) in enumerate(_progress(frames, total, source_name(source), c.progress)):
+            result = session.step(rgb, detect=n % max(1, c.detect_every) == 0)
+            ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
+            if smoother is not None and len(result):
+                result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
+            if ids is not None:
+                result.track_ids = ids
+            yield index, t, rgb, result
+
+    def video_header(self, source: Path | str, info, fps: float) -> dict:
+        """The first record of a video's JSON lines: what a reader needs without any other file."""
+        ks = get_keypoint_set(self.video_backend.keypoint_set)
+        return {
+            "header": {
+                "format": "pyramidpose-video-poses", "version": 1, "source": str(source),
+                "model": self.video_backend.name, "keypoint_set": ks.name, "keypoint_names": list(ks.keypoints),
+                "skeleton": [list(limb) for limb in ks.limbs], "fps": round(float(fps), 4),
+                "width": int(info.width), "height": int(info.height), "stride": int(self.config.video_stride),
+                "tracked": bool(self.config.track),
+            }
+        }  # fmt: skip
+
+    def run_video(self, path: Path | str, report: RunReport, stem: str | None = None) -> VideoOutput | None:
+        """``<stem>.jsonl`` (a header record, then one record per frame) + annotated ``<stem>.mp4``
+        for one video; None (and a report line) when the video cannot be used at all."""
         c = self.config
         out_dir = Path(c.out_dir)
         try:
@@ -327,64 +495,62 @@ class Pipeline:
             report.skipped.append((str(path), str(exc)))
             return None
         decode = DecodeReport(path)
-        vb = self.video_backend
-        tracker = PoseTracker(sigmas=_sigmas(vb.keypoint_set)) if c.track else None
-        smoother = TrackSmoother(c.one_euro) if (c.smooth and c.track) else None
-        jsonl_path = out_dir / f"{path.stem}.jsonl"
-        mp4_path = out_dir / f"{path.stem}.mp4"
+        stem = stem or source_name(path)
+        jsonl_path = out_dir / f"{stem}.jsonl"
+        mp4_path = out_dir / f"{stem}.mp4"
         fps = (info.fps or 25.0) / max(1, c.video_stride)
         total = info.num_frames // max(1, c.video_stride) if info.num_frames else None
         if c.max_frames is not None and total is not None:
             total = min(total, c.max_frames)
-        frames = 0
-        session = vb.video_session(
-            self.detector if vb.needs_boxes else None,
-            SessionOptions(min_box_score=c.min_box_score, detector_tiles=c.video_tiles),
-        )
+        frames = detections = 0
+        track_set: set[int] = set()
         try:
             with atomic_path(jsonl_path) as tmp_jsonl, open(tmp_jsonl, "w") as fj, VideoWriter(
                 mp4_path, fps, info.width, info.height
-            ) as writer:
-                for n, (index, t, rgb) in enumerate(_progress(
-                    iter_frames(path, decode, stride=c.video_stride, max_frames=c.max_frames),
-                    total, path.name, c.progress,
-                )):  # fmt: skip
-                    result = session.step(rgb, detect=n % max(1, c.detect_every) == 0)
-                    ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
-                    if smoother is not None and len(result):
-                        result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
-                    if ids is not None:
-                        result.track_ids = ids
+            ) as writer, _StopOnInterrupt(live=stream_kind(path) is not None) as stop:
+                fj.write(dumps(self.video_header(path, info, fps)) + "\n")
+                for index, t, rgb, result in self.iter_video(path, decode, total=total):
+                    ids = result.track_ids
                     fj.write(dumps(frame_record(index, t, result, ids)) + "\n")
-                    writer.write(draw_frame(rgb, result, ids, c.draw_threshold))
+                    writer.write(draw_frame(rgb, result, ids, c.draw_style))
                     frames += 1
-                    report.people += len(result)
-        except (PyramidPoseError, OSError) as exc:
+                    detections += len(result)
+                    if ids is not None:
+                        track_set.update(int(i) for i in ids)
+                    if stop.requested:  # Ctrl-C on a live source: finish the files written so far
+                        break
+        except PyramidPoseError as exc:
             report.skipped.append((str(path), str(exc)))
+            return None
+        except OSError as exc:
+            report.failed.append((str(jsonl_path), f"could not be written ({exc})"))
             return None
         if decode.skipped or decode.problems:
             report.skipped.append((str(path), decode.summary()))
-        out = VideoOutput(path, jsonl_path, mp4_path, frames, decode)
+        out = VideoOutput(path, jsonl_path, mp4_path, frames, decode, tracks=len(track_set), detections=detections)
         report.videos.append(out)
         report.written += [jsonl_path, mp4_path]
         return out
 
     def run(self, inputs: Iterable[str | os.PathLike[str]], only_names: set[str] | None = None) -> RunReport:
         """Process every input (only files named in ``only_names``, when given); returns what was
-        written and what was skipped."""
+        written, skipped and failed (see :meth:`RunReport.exit_code`)."""
         images, videos, problems = collect_inputs(inputs)
         if only_names is not None:
             images = [p for p in images if p.name in only_names]
-            videos = [p for p in videos if p.name in only_names]
+            videos = [p for p in videos if isinstance(p, str) or p.name in only_names]
         report = RunReport(skipped=list(problems))
         if not images and not videos:
             raise DataError(
                 "no usable input: " + "; ".join(f"{s} ({why})" for s, why in problems)
                 if problems else "no inputs given"
             )
-        self.run_images(images, report)
+        image_stems, notes = output_stems(images)
+        video_stems, more = output_stems(videos)
+        report.notes += notes + more
+        self.run_images(images, report, stems=image_stems)
         for v in videos:
-            self.run_video(v, report)
+            self.run_video(v, report, stem=video_stems[v])
         return report
 
 

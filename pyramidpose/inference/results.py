@@ -161,3 +161,100 @@ class PoseResult:
                 }
             )
         return out
+
+    # -- conveniences for the Python API ---------------------------------------------------------
+
+    @property
+    def keypoint_names(self) -> tuple[str, ...]:
+        """Names of the K keypoints (``kp0``... when the layout is unknown)."""
+        from pyramidpose.skeletons import get_keypoint_set
+
+        k = int(self.keypoints.shape[1]) if self.keypoints.ndim == 3 else 0
+        try:
+            ks = get_keypoint_set(self.keypoint_set)
+        except KeyError:
+            ks = None
+        return ks.keypoints if ks is not None and ks.num_keypoints == k else tuple(f"kp{i}" for i in range(k))
+
+    def __repr__(self) -> str:
+        ids = "" if self.track_ids is None else f", track_ids={[int(t) for t in self.track_ids]}"
+        best = f", best score {float(np.max(self.scores)):.2f}" if len(self) else ""
+        return f"PoseResult({len(self)} people, {self.keypoints.shape[1]} '{self.keypoint_set}' keypoints{best}{ids})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python (JSON-ready): layout, keypoint names and one dict per person with ``bbox``
+        (``xywh``), ``score``, ``box_score``, ``keypoints`` (``[[x, y], ...]``), ``keypoint_scores``
+        and ``track_id`` (``None`` when untracked)."""
+        people = []
+        for i in range(len(self)):
+            people.append(
+                {
+                    "track_id": None if self.track_ids is None else int(self.track_ids[i]),
+                    "bbox": [round(float(v), 2) for v in self.bboxes[i]],
+                    "score": round(float(self.scores[i]), 4),
+                    "box_score": round(float(self.box_scores[i]), 4),
+                    "keypoints": [[round(float(x), 2), round(float(y), 2)] for x, y in self.keypoints[i]],
+                    "keypoint_scores": [round(float(s), 4) for s in self.keypoint_scores[i]],
+                }
+            )
+        return {"keypoint_set": self.keypoint_set, "keypoint_names": list(self.keypoint_names), "people": people}
+
+    def to_json(self, indent: int | None = None) -> str:
+        """:meth:`to_dict` as JSON text (non-finite numbers become ``null``)."""
+        import json
+        import math
+
+        def clean(v: Any) -> Any:
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, list):
+                return [clean(x) for x in v]
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            return v
+
+        return json.dumps(clean(self.to_dict()), indent=indent, allow_nan=False)
+
+    def to_pandas(self) -> Any:
+        """One row per (person, keypoint): ``person, track_id, keypoint, x, y, score, person_score``
+        (needs the optional ``pandas``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            from pyramidpose.errors import MissingDependencyError
+
+            raise MissingDependencyError("pandas", "pandas", "PoseResult.to_pandas()") from None
+        names = self.keypoint_names
+        n, k = len(self), len(names)
+        return pd.DataFrame(
+            {
+                "person": np.repeat(np.arange(n), k),
+                "track_id": np.repeat(self.track_ids if self.track_ids is not None else np.full(n, -1), k),
+                "keypoint": np.tile(np.array(names, dtype=object), n),
+                "x": self.keypoints[..., 0].reshape(-1),
+                "y": self.keypoints[..., 1].reshape(-1),
+                "score": self.keypoint_scores.reshape(-1),
+                "person_score": np.repeat(self.scores, k),
+            }
+        )
+
+    def draw(self, image: Any, style: Any = None) -> np.ndarray:
+        """A copy of ``image`` (RGB array, PIL image or path) with this result drawn
+        (:class:`pyramidpose.viz.draw.DrawStyle` for thresholds, sizes, score labels)."""
+        from pyramidpose.viz.draw import draw_result
+
+        if not isinstance(image, np.ndarray):
+            from pyramidpose.data.images import read_image
+
+            image = np.asarray(image.convert("RGB")) if hasattr(image, "convert") else read_image(image)
+        return draw_result(image, self, style=style)
+
+    def plot(self, image: Any, style: Any = None, ax: Any = None) -> Any:
+        """Show :meth:`draw`'s picture with matplotlib; returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots()
+        ax.imshow(self.draw(image, style))
+        ax.set_axis_off()
+        return ax
