@@ -88,7 +88,7 @@ class Pose:
     ) -> None:
         from pyramidpose.inference.pipeline import Pipeline, PipelineConfig
 
-        self.device = _check_device(device)
+        self.device = check_device(device)
         self.draw_style = draw_style or DrawStyle()
         fields: dict[str, Any] = dict(weights=None if model is None else str(model), device=self.device,
                                       track=track, smooth=smooth, progress=False, draw_style=self.draw_style)  # fmt: skip
@@ -138,7 +138,7 @@ class Pose:
         return result.draw(rgb, self.draw_style)  # type: ignore[union-attr]
 
 
-def _check_device(device: str | None) -> str | None:
+def check_device(device: str | None) -> str | None:
     """A one-line error for a device that is not there (``cuda`` on a CPU build of torch...)."""
     if device is None:
         return None

@@ -84,3 +84,13 @@ def test_output_stems_keep_folders_for_same_names(tmp_path: Path) -> None:
     stems, notes = output_stems([a, b, c, "rtsp://cam/live"])
     assert stems[a] == "a/clip" and stems[b] == "b/clip" and stems[c] == "other" and stems["rtsp://cam/live"] == "live"
     assert len(notes) == 2 and "same name" in notes[0]
+
+
+def test_unavailable_device_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    calls = _no_work(monkeypatch)
+    code = cli.main(["predict", str(SAMPLES / "000000165518.jpg"), "--device", "cuda", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "CUDA is not available" in err[0] and calls == []

@@ -151,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     check_output_file(out) if out.lower().endswith(".json") else check_output_dir(out)
     if args.draw:
         check_output_dir(args.draw, "--draw")
+    if args.device is not None:
+        from pyramidpose.api import check_device
+
+        args.device = check_device(args.device)  # "--device cuda" on a CPU build: one line, now
     if args.mmpose_gt_boxes and not args.boxes:
         raise ConfigError("--mmpose-gt-boxes needs --boxes with a COCO annotation file")
     vit_only = [f"--{n.replace('_', '-')}" for n in ("batch_size", "flip", "decode", "precision", "dataset", "heatmap_sr")

@@ -262,19 +262,18 @@ def expected_format(filename: str) -> str | None:
 
 
 def has_magic(path: Path, kind: str) -> bool:
-    """Whether ``path`` starts like a ``kind`` file: torch = zip (``PK\\x03\\x04``) or a pickle
-    (protocol 2-5); safetensors = an 8-byte header length within the file, then ``{``."""
+    """Whether ``path`` starts like a ``kind`` file (:func:`pyramidpose.utils.sniff.file_kind`):
+    torch = a zip or a pickle (protocol 2-5); safetensors = an 8-byte header length within the
+    file, then ``{``."""
+    from pyramidpose.utils.sniff import file_kind
+
+    kinds = {"torch": {"torch-zip", "zip", "pickle"}, "safetensors": {"safetensors"}}
+    if kind not in kinds:
+        raise ValueError(f"unknown format {kind!r}")
     try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-            size = os.fstat(f.fileno()).st_size
+        return file_kind(path) in kinds[kind]
     except OSError:
         return False
-    if kind == "torch":
-        return head[:4] == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
-    if kind == "safetensors":
-        return len(head) == 9 and int.from_bytes(head[:8], "little") <= size - 8 and head[8:9] == b"{"
-    raise ValueError(f"unknown format {kind!r}")
 
 
 def _hub_parts(url: str) -> tuple[str, str, str] | None:
