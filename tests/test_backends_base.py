@@ -121,8 +121,9 @@ def test_pipeline_runs_a_bottom_up_backend_without_a_detector(tmp_path: Path) ->
                     detector=no_detector)  # fmt: skip
     report = pipe.run([str(SAMPLES / "000000165518.jpg"), str(SAMPLES / "street_5frames.mp4")])
     rows = json.loads((tmp_path / "results.json").read_text())
-    assert [r["image_id"] for r in rows] == [165518] and report.people == 1 + 2
-    recs = [json.loads(line) for line in (tmp_path / "street_5frames.jsonl").read_text().splitlines()]
+    assert [r["image_id"] for r in rows] == [165518] and report.people == 1  # people in images
+    assert report.videos[0].detections == 2 and report.videos[0].tracks == 1  # video: detections vs tracks
+    recs = [json.loads(line) for line in (tmp_path / "street_5frames.jsonl").read_text().splitlines()[1:]]
     assert [len(r["instances"]) for r in recs] == [1, 1]
 
 
