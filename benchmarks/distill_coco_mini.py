@@ -6,7 +6,8 @@ unlabelled people of the training images). Each final model is evaluated on coco
 boxes, flip test): COCO OKS AP and PCK@0.2 (bbox-normalised, as ``pyramidpose evaluate``). The teacher
 itself is evaluated the same way (its own crops, through its backend).
 
-    python benchmarks/distill_coco_mini.py --teacher blazepose --seeds 0 1 --max-steps 120
+    python benchmarks/distill_coco_mini.py --teacher blazepose --seeds 0 1 --set train.epochs=14 \
+        --distill-set data.repeat=2
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ def main() -> None:
     ap.add_argument("--config", default=str(REPO / "configs" / "coco_mini_tiny.yaml"))
     ap.add_argument("--teacher", default="blazepose")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--max-steps", type=int, default=120)
+    ap.add_argument("--max-steps", type=int, default=None, help="stop every run after this many steps")
     ap.add_argument("--work-dir", default="runs/distill_coco_mini")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every run")
+    ap.add_argument("--distill-set", dest="distill_overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for the distill runs only (e.g. data.repeat=2: with the pseudo-labelled "
+                    "people an epoch then has as many steps as the ground-truth run's)")  # fmt: skip
     args = ap.parse_args()
     from pyramidpose.training.config import load_config
     from pyramidpose.training.engine import train
@@ -70,7 +75,9 @@ def main() -> None:
     print(f"teacher {args.teacher}: AP {t['AP']:.3f}, PCK@0.2 {t['PCK@0.2']:.3f}", flush=True)
     for seed in args.seeds:
         for kind in ("gt", "distill"):
-            extra = [f"train.seed={seed}"] + ([f"distill.teacher={args.teacher}"] if kind == "distill" else [])
+            extra = [f"train.seed={seed}"]
+            if kind == "distill":
+                extra += [f"distill.teacher={args.teacher}", *args.distill_overrides]
             cfg = load_config(args.config, base + extra)
             work = Path(args.work_dir) / f"{kind}_seed{seed}"
             t0 = time.time()
