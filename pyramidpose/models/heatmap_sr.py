@@ -8,7 +8,7 @@ convolutions predict a residual on top of the interpolated map.
 
 Geometry: the interpolation follows the heatmap codec (:func:`upsample_heatmaps`). Under UDP the
 heatmap pixel grid spans the crop's pixel *intervals*, so a stride-16 map maps to a stride-4 one with
-``align_corners=True``; under MSRA a crop point ``x`` sits at ``x / stride`` in every grid. The network is small (about 1.5k parameters with
+``align_corners=True``; under MSRA a crop point ``x`` sits at ``x / stride`` in every grid. The network is small (1,649 parameters with
 the defaults) and cheap next to the pose model (see ``docs/variants.md``).
 """
 
