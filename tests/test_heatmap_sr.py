@@ -40,8 +40,9 @@ def test_untrained_network_is_interpolation_in_the_codec_geometry(udp: bool) -> 
     with torch.no_grad():
         up = sr(torch.from_numpy(low)).numpy()
     assert up.shape == (8, 17, 64, 48)
-    c_low, _ = HeatmapCodec((256, 192), heatmap_size=(16, 12), udp=udp, blur_kernel=3).decode(low)
-    c_up, _ = HeatmapCodec((256, 192), udp=udp).decode(up)
+    # the reference DARK step (no quarter-offset fallback): the test is about geometry, not the fallback
+    c_low, _ = HeatmapCodec((256, 192), heatmap_size=(16, 12), udp=udp, blur_kernel=3, reference_refine=True).decode(low)
+    c_up, _ = HeatmapCodec((256, 192), udp=udp, reference_refine=True).decode(up)
     to_input_low = (np.array([191, 255]) / np.array([11, 15])) if udp else 16.0
     to_input_up = (np.array([191, 255]) / np.array([47, 63])) if udp else 4.0
     inside = (kp[..., 0] > 16) & (kp[..., 0] < 176) & (kp[..., 1] > 16) & (kp[..., 1] < 240)
