@@ -2,8 +2,8 @@
 
 :class:`Pose` wraps the whole pipeline (person detector, pose model, tracking, smoothing) behind
 one object. ``model`` is a preset name (``None``: the embedded default), a zoo name from
-``pyramidpose weights list`` (``"vitpose-b"``: downloaded and cached on first use), a checkpoint
-path or an exported ONNX file; calling the object on a path, a PIL image, a numpy array or a list of
+``pyramidpose weights list`` (``"vitpose-b"``: downloaded and cached on first use) or a checkpoint
+path; calling the object on a path, a PIL image, a numpy array or a list of
 them gives :class:`~pyramidpose.inference.results.PoseResult` objects, and :meth:`Pose.stream`
 yields tracked results frame by frame for videos, cameras (``0``) and stream URLs.
 """
@@ -58,7 +58,7 @@ class Pose:
 
     Args:
         model: preset name (``None``: the embedded default), zoo name (``"vitpose-b"``), checkpoint
-            path (official ``.pth``, Hugging Face folder, pyramidpose ``.safetensors``) or ``.onnx``.
+            path (official ``.pth``, Hugging Face folder, pyramidpose ``.safetensors``).
         detector: person detector name (default: the model's own), or any callable
             ``image -> (boxes xywh, scores)``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
