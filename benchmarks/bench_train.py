@@ -32,9 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from pyramidpose.training.config import load_config
-    from pyramidpose.training.engine import autocast_context, build_model, collate, make_dataset
+    from pyramidpose.training.engine import build_model, collate, make_dataset
     from pyramidpose.training.losses import KeypointMSELoss
     from pyramidpose.training.optim import build_optimizer
+    from pyramidpose.utils.device import Precision, autocast_context, choose_precision, machine_summary
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -49,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         m = build_model(cfg).train()
         models[amp] = (m, build_optimizer(m, cfg.optim))
-    dev = torch.device("cpu")
+    precisions = {"none": Precision("fp32", "cpu", "measured"), "bf16": Precision("bf16", "cpu", "measured")}
 
     def run(amp: str, steps: int) -> float:
         m, opt = models[amp]
         t0 = time.perf_counter()
         for _ in range(steps):
-            with autocast_context(dev, amp):
+            with autocast_context(precisions[amp]):
                 out = m(batch["image"])
             loss = crit(out.float(), batch["target"], batch["target_weight"])
             loss.backward()
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         for amp in ("none", "bf16"):
             rates[amp].append(run(amp, args.steps))
     fp32, bf16 = statistics.median(rates["none"]), statistics.median(rates["bf16"])
+    print(f"machine: {machine_summary()}; auto would choose {choose_precision('auto', 'cpu')}")
     print(
         f"model {cfg.model.name} ({cfg.model.head} head) input {cfg.model.input_size[0]}x{cfg.model.input_size[1]}, "
         f"batch {bs}, torch threads {torch.get_num_threads()}, {args.rounds} rounds x {args.steps} steps"

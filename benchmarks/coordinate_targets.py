@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     import platform
 
     import torch
+    from pyramidpose.evaluation.pck import pck_from_results
 
     from pyramidpose import load_model
-    from pyramidpose.evaluation.pck import pck_from_results
     from pyramidpose.training.config import load_config
     from pyramidpose.training.engine import make_dataset, train
     from pyramidpose.training.validation import coco_ap, predict_instances

@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _evaluate(model_path: Path, cfg) -> dict[str, float]:  # noqa: ANN001
-    from pyramidpose import load_model
     from pyramidpose.evaluation.pck import pck_from_results
+
+    from pyramidpose import load_model
     from pyramidpose.training.engine import make_dataset
     from pyramidpose.training.validation import coco_ap, predict_instances
 
@@ -36,6 +37,7 @@ def _evaluate(model_path: Path, cfg) -> dict[str, float]:  # noqa: ANN001
 
 def _evaluate_teacher(teacher: str, cfg) -> dict[str, float]:  # noqa: ANN001
     from pyramidpose.evaluation.pck import pck_from_results
+
     from pyramidpose.inference.backends import load_backend
     from pyramidpose.training.distill import teacher_keypoints
     from pyramidpose.training.engine import make_dataset

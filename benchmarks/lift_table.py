@@ -12,8 +12,6 @@ pyramidpose/assets/lifter_default.safetensors (+ .json). ``--steps-scale 0.1`` f
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -51,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         load_lifter,
         train_lifter,
     )
-    from pyramidpose.training.lift_trainer import load_yaml_config
+    from pyramidpose.training.config import load_yaml_config
     from pyramidpose.utils.io import write_json_atomic, write_text_atomic
+    from pyramidpose.utils.weights_io import read_weights, write_weights
 
     torch.set_num_threads(args.threads)
     t_start = time.time()
@@ -114,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.ship and "temporal" in results:
         dst = REPO / "pyramidpose" / "assets" / "lifter_default.safetensors"
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(work / "temporal" / "best.safetensors", dst)
-        meta = json.loads((work / "temporal" / "best.json").read_text())
+        stored = read_weights(work / "temporal" / "best.safetensors", "lifter")
+        meta = stored.config
         meta["experiment"]["data"]["root"] = ""  # resolved at run time (default_cmu_root)
         meta["test_metrics"] = results["temporal"]
-        write_json_atomic(dst.with_suffix(".json"), meta, indent=2)
+        write_weights(dst, stored.state_dict, "lifter", meta)  # one file: weights + config
         print(f"shipped {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
     return 0
 

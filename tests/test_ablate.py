@@ -16,9 +16,9 @@ MICRO = {"embed_dim": 32, "depth": 2, "num_heads": 2}  # a very small custom bac
 
 
 def _write_config(path: Path, neck: dict | None = None, **sections) -> Path:
-    cfg: dict = {"model": {"name": "vitpose-tiny", "overrides": dict(MICRO, head_channels=32)}}
+    cfg: dict = {"model": {"name": "vitpose-tiny", **MICRO, "head_channels": 32}}
     if neck is not None:
-        cfg["model"]["overrides"]["neck"] = neck
+        cfg["model"]["neck"] = neck
     for k, v in sections.items():
         cfg.setdefault(k, {}).update(v)
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -30,14 +30,14 @@ def _fake_fns(calls: list):
 
     def train_fn(cfg, run_dir, max_steps, seed):
         calls.append((run_dir.parent.name, seed, max_steps))
-        neck = (cfg.model.overrides or {}).get("neck")
-        if neck and neck.get("type") == "fusion":
+        neck = cfg.model.neck
+        if neck is not None and neck.type == "fusion":
             raise RuntimeError("boom: simulated crash")
         return {"model_path": str(run_dir / "model_last.safetensors")}
 
     def eval_fn(cfg, run_dir, summary):
         seed = int(run_dir.name.removeprefix("seed"))
-        base = 0.5 if (cfg.model.overrides or {}).get("neck") else 0.4
+        base = 0.5 if cfg.model.neck is not None else 0.4
         v = base + 0.02 * seed
         return {"AP": v, "AP50": v + 0.1, "AP75": v - 0.1, "APm": v - 0.05, "APl": v + 0.05, "PCK@0.2": v + 0.2}
 

@@ -488,7 +488,10 @@ def _eval_files(gt, results, tmp_dir, name="case", text=None, **kw):
 
 def _fast_path_taken(gt, results, k=17):
     """Whether both files go through the pysimdjson fast path (no fallback to the careful path)."""
-    from pyramidpose.evaluation.coco_eval import _Detections, _GroundTruth, _JsonFile, _simdjson_parser
+    from pyramidpose.evaluation.coco_files import Detections as _Detections
+    from pyramidpose.evaluation.coco_files import GroundTruth as _GroundTruth
+    from pyramidpose.evaluation.coco_files import JsonFile as _JsonFile
+    from pyramidpose.evaluation.coco_files import simdjson_parser as _simdjson_parser
 
     sig = np.full(k, 0.05) if k != 17 else default_sigmas()
     g = _GroundTruth.from_document(_JsonFile(None, json.dumps(gt).encode(), "gt").document(), sig, True)
@@ -607,7 +610,7 @@ def test_bad_ground_truth_files_are_named_like_in_memory(tmp_path):
 def test_results_parsed_in_pieces_equal_pycocotools(coco_mini, tmp_path, monkeypatch, layout):
     """Large result files are parsed in pieces of whole records; cuts in the wrong place fall back."""
     pytest.importorskip("simdjson")
-    from pyramidpose.evaluation import coco_eval
+    from pyramidpose.evaluation import coco_files
 
     gt_path = coco_mini / "annotations" / "person_keypoints_val2017.json"
     gt = json.loads(gt_path.read_text())
@@ -617,12 +620,12 @@ def test_results_parsed_in_pieces_equal_pycocotools(coco_mini, tmp_path, monkeyp
     dumps = {"compact": {"separators": (",", ":")}, "indented": {"indent": 1}}.get(layout, {})
     res_path = tmp_path / "results.json"
     res_path.write_text(json.dumps(res, **dumps))
-    monkeypatch.setattr(coco_eval, "_PIECE_BYTES", 3000)  # many pieces
-    pieces = list(coco_eval._JsonFile(res_path, res_path.read_bytes(), "results").pieces())
+    monkeypatch.setattr(coco_files, "PIECE_BYTES", 3000)  # many pieces
+    pieces = list(coco_files.JsonFile(res_path, res_path.read_bytes(), "results").pieces())
     assert len(pieces) > 10
     decoded = []
-    real_decode = coco_eval._JsonFile.decode
-    monkeypatch.setattr(coco_eval._JsonFile, "decode", lambda self: decoded.append(self.what) or real_decode(self))
+    real_decode = coco_files.JsonFile.decode
+    monkeypatch.setattr(coco_files.JsonFile, "decode", lambda self: decoded.append(self.what) or real_decode(self))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stats = coco_keypoint_eval(gt_path, res_path)

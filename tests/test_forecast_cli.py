@@ -15,7 +15,8 @@ import torch
 from pyramidpose import cli
 from pyramidpose.forecasting.train import DEFAULT_WEIGHTS, DEFAULT_WEIGHTS_2D, load_forecaster
 from pyramidpose.models.forecasting import ForecasterConfig, build_forecaster
-from pyramidpose.training.lift_trainer import save_checkpoint
+from pyramidpose.training.loop import save_checkpoint
+from pyramidpose.utils.weights_io import read_weights, write_weights
 
 MOCAP = Path(__file__).parent / "data" / "mocap"
 
@@ -41,7 +42,7 @@ def _tiny_checkpoint(path: Path, t_in: int = 6, t_out: int = 3, dims: int = 3, f
         "data": {"fps": fps, "t_in": t_in, "t_out": t_out, "dims": dims, "train_subjects": ["01"],
                  "test_subjects": ["03"]},
     }  # fmt: skip
-    save_checkpoint(model, path, meta)
+    save_checkpoint(model, path, meta, kind="forecaster")
     return path
 
 
@@ -57,8 +58,9 @@ def test_train_then_eval_then_forecast_on_tiny_data(tmp_path, tiny_cmu, one_thre
     )
     work = tmp_path / "run"
     assert cli.main(["forecast", "train", str(cfg), "--work-dir", str(work), "--no-progress"]) == 0
-    for f in ("best.safetensors", "best.json", "metrics.csv", "loss_curve.png", "test_metrics.json", "results.md"):
+    for f in ("best.safetensors", "metrics.csv", "loss_curve.png", "test_metrics.json", "results.md"):
         assert (work / f).is_file(), f
+    assert not (work / "best.json").exists()  # the config is inside the weights file now
     test = json.loads((work / "test_metrics.json").read_text())
     assert test["subjects"] == ["03"] and test["num_windows"] == 30 - 11 + 1
     assert {"model_mm_80", "zero_velocity_mm_80", "constant_velocity_mm_80"} <= set(test)  # 80 ms = frame 5 at 60 fps
@@ -115,14 +117,15 @@ def test_forecast_errors_are_clear(tmp_path, capsys):
         assert cli.main([*argv, "--weights", str(ckpt), "--out", str(tmp_path / "o")]) == 2
         assert msg in capsys.readouterr().err
     wrong = _tiny_checkpoint(tmp_path / "wrong.safetensors")
-    meta = json.loads(wrong.with_suffix(".json").read_text())
-    meta["model"]["num_layers"] = 5  # the JSON no longer matches the weights
-    wrong.with_suffix(".json").write_text(json.dumps(meta))
+    stored = read_weights(wrong)
+    meta = stored.config
+    meta["model"]["num_layers"] = 5  # the config no longer matches the weights
+    write_weights(wrong, stored.state_dict, "forecaster", meta)
     assert cli.main(["forecast", "eval", "--weights", str(wrong), "--out", str(tmp_path / "m.json")]) == 2
     assert "does not match the model" in capsys.readouterr().err
     meta["model"]["num_layers"] = 2
     del meta["data"]["fps"]
-    wrong.with_suffix(".json").write_text(json.dumps(meta))
+    write_weights(wrong, stored.state_dict, "forecaster", meta)
     assert cli.main(["forecast", "eval", "--weights", str(wrong), "--out", str(tmp_path / "m.json")]) == 2
     assert "lacks ['fps']" in capsys.readouterr().err
 

@@ -15,7 +15,8 @@ from pyramidpose.commands.lift import main
 from pyramidpose.errors import DataError
 from pyramidpose.lifting.tracks import lift_tracks, read_tracks
 from pyramidpose.models.lifting import LifterConfig, build_lifter
-from pyramidpose.training.lift_trainer import save_checkpoint
+from pyramidpose.training.loop import save_checkpoint
+from pyramidpose.utils.weights_io import read_weights
 
 KP = (np.random.default_rng(0).uniform(100, 300, (17, 2))).round(2).tolist()
 
@@ -29,10 +30,10 @@ def _line(frame, time=None, track_id=1, keypoints=KP, **inst) -> str:
 
 @pytest.fixture(scope="module")
 def tiny_lifter(tmp_path_factory):
-    """A small untrained MLP lifter (weights file + JSON beside it)."""
+    """A small untrained MLP lifter (a weights file with its config)."""
     cfg = LifterConfig(kind="mlp", hidden=32, num_blocks=1)
     path = tmp_path_factory.mktemp("lifter") / "mlp.safetensors"
-    save_checkpoint(build_lifter(cfg), path, {"model": cfg.to_dict(), "fps": 30.0})
+    save_checkpoint(build_lifter(cfg), path, {"model": cfg.to_dict(), "fps": 30.0}, kind="lifter")
     return path
 
 
@@ -111,7 +112,7 @@ def test_cli_drops_tracks_with_nan_output(tmp_path, tiny_lifter, capsys):
         for p in model.parameters():
             p.fill_(float("nan"))
     nan_weights = tmp_path / "nan.safetensors"
-    save_checkpoint(model, nan_weights, json.loads(tiny_lifter.with_suffix(".json").read_text()))
+    save_checkpoint(model, nan_weights, read_weights(tiny_lifter).config, kind="lifter")
     pred = tmp_path / "p.jsonl"
     pred.write_text("\n".join(_line(f, time=f / 30) for f in range(5)) + "\n")
     assert main([str(pred), "--out", str(tmp_path / "o"), "--weights", str(nan_weights), "--format", "none"]) == 0

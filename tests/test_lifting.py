@@ -22,13 +22,9 @@ from pyramidpose.lifting.data import (
 from pyramidpose.lifting.multiview import multiview_consistency_loss
 from pyramidpose.models.lifting import LifterConfig, TemporalLifter, build_lifter, normalize_screen
 from pyramidpose.skeletons import COCO, H36M
-from pyramidpose.training.lift_trainer import (
-    TrainerConfig,
-    fit,
-    load_checkpoint,
-    load_yaml_config,
-    save_checkpoint,
-)
+from pyramidpose.training.config import load_yaml_config
+from pyramidpose.training.loop import TrainerConfig, fit, load_checkpoint, save_checkpoint
+from pyramidpose.utils.weights_io import read_weights
 
 MOCAP = Path(__file__).parent / "data" / "mocap"
 ASSET = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / "lifter_default.safetensors"
@@ -163,12 +159,15 @@ def test_trainer_fits_and_writes_artifacts(tmp_path):
         x = torch.randn(64, 4)
         return {"val_mse": float(torch.nn.functional.mse_loss(m(x), x @ w_true))}
 
-    cfg = TrainerConfig(epochs=3, steps_per_epoch=20, lr=0.05, warmup_steps=2, bf16=False, progress=False)
+    cfg = TrainerConfig(epochs=3, steps_per_epoch=20, lr=0.05, warmup_steps=2, precision="fp32", progress=False)
     res = fit(model, batches, loss_fn, cfg, tmp_path, evaluate=evaluate, monitor="val_mse", save_config={"a": 1})
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
-    for name in ("metrics.csv", "best.safetensors", "best.json", "last.safetensors", "loss_curve.png"):
+    for name in ("metrics.csv", "best.safetensors", "last.safetensors", "loss_curve.png"):
         assert (tmp_path / name).is_file(), name
-    meta = json.loads((tmp_path / "best.json").read_text())
+    assert not (tmp_path / "best.json").exists()  # the config is inside the weights file
+    stored = read_weights(tmp_path / "best.safetensors")
+    meta = stored.config
+    assert stored.kind == "model" and not stored.legacy
     assert meta["a"] == 1 and meta["epoch"] == res.best_epoch and "trainer" in meta
     fresh = torch.nn.Linear(4, 1)
     load_checkpoint(fresh, tmp_path / "best.safetensors")
@@ -206,7 +205,7 @@ def test_cli_train_eval_tiny(tmp_path, mini_root):
         "mode: supervised\nmodel:\n  kind: temporal\n  channels: 16\n"
         f"data:\n  root: {mini_root}\n  train_subjects: ['01']\n  test_subjects: ['03']\n  val_trials: []\n"
         "  batch_size: 8\n  eval_cameras_per_seq: 1\n"
-        "trainer:\n  epochs: 1\n  steps_per_epoch: 3\n  progress: false\n  bf16: false\n"
+        "trainer:\n  epochs: 1\n  steps_per_epoch: 3\n  progress: false\n  precision: fp32\n"
     )
     assert main(["train", str(cfg), "--work-dir", str(tmp_path / "run")]) == 0
     w = tmp_path / "run" / "best.safetensors"
@@ -294,7 +293,7 @@ def test_cli_train_multiview_weak_mode(tmp_path, mini_root):
 
     cfg = tmp_path / "mv.yaml"
     body = (f"data:\n  root: {mini_root}\n  train_subjects: ['01']\n  test_subjects: ['03']\n  val_trials: []\n"
-            "  batch_size: 8\ntrainer:\n  epochs: 1\n  steps_per_epoch: 3\n  progress: false\n  bf16: false\n")  # fmt: skip
+            "  batch_size: 8\ntrainer:\n  epochs: 1\n  steps_per_epoch: 3\n  progress: false\n  precision: fp32\n")  # fmt: skip
     cfg.write_text("mode: multiview\nmodel:\n  kind: mlp\n  hidden: 32\n  num_blocks: 1\n" + body)
     assert main(["train", str(cfg), "--work-dir", str(tmp_path / "mv")]) == 0
     header = (tmp_path / "mv" / "metrics.csv").read_text().splitlines()[0]

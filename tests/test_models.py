@@ -192,16 +192,18 @@ def test_backward_runs_on_tiny() -> None:
     assert m.backbone.blocks[0].attn.qkv.weight.grad is not None
 
 
-def test_bf16_autocast_inference_twin_has_autocast_numerics() -> None:
+def test_bf16_low_precision_copy_has_autocast_numerics() -> None:
+    """The predictor's one-time bf16 weight cast gives exactly plain bf16 autocast's heatmaps."""
+    from pyramidpose.utils.device import Precision, autocast_context, low_precision_copy
+
     torch.manual_seed(0)
     m = create_model("vitpose-tiny").eval()
     x = torch.randn(1, 3, 256, 192)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        fast = m(x)
-        ref = m._forward_impl(x)  # plain autocast: casts the fp32 weights on every call
-        torch.testing.assert_close(fast, ref, rtol=0, atol=0)
-        with torch.no_grad():
-            m.head.final_layer.bias.add_(1.0)  # an in-place weight change must reach the cached twin
-        moved = m(x)
-    torch.testing.assert_close(moved.float(), fast.float() + 1.0, rtol=0, atol=0.05)
+    bf16 = Precision("bf16", "cpu", "test")
+    fast_model = low_precision_copy(m, bf16)
+    with torch.no_grad(), autocast_context(bf16):
+        fast = fast_model(x)
+        ref = m(x)  # plain autocast: casts the fp32 weights on every call
+    torch.testing.assert_close(fast, ref, rtol=0, atol=0)
+    assert m.head.final_layer.weight.dtype == torch.float32
     assert all("twin" not in k for k in m.state_dict())

@@ -14,7 +14,7 @@ from pyramidpose.models.necks import (
     build_neck,
     default_block_indices,
 )
-from pyramidpose.models.pose_model import create_model
+from pyramidpose.models.pose_model import PoseOutput, create_model
 from pyramidpose.models.pyramid_heads import PyramidHead, aux_heatmap_loss, downsample_targets
 
 # A small custom backbone keeps the default suite fast; the neck code is width-agnostic.
@@ -39,12 +39,13 @@ def _small_model(neck: dict | None, input_size=(256, 192)):
 def test_variant_forward_backward_reaches_every_neck_and_head_parameter(variant, size):
     model = _small_model(VARIANTS[variant]).train()
     x = torch.randn(2, 3, *size)
-    out = model(x)
+    result = model.forward_train(x)
+    out = result.heatmaps
     assert out.shape == (2, 17, size[0] // 4, size[1] // 4)
     target = torch.rand_like(out)
     weight = torch.ones(2, 17)
     loss = ((out - target) ** 2).mean()
-    aux = model.auxiliary_loss(target, weight)
+    aux = model.aux_loss(result, target, weight)
     if VARIANTS[variant].get("aux_weight", 0) > 0:
         assert aux is not None and aux.item() > 0
         loss = loss + aux
@@ -107,18 +108,23 @@ def test_default_block_indices_match_vitpose_b_blocks_3_6_9_12():
     assert default_block_indices(6) == [1, 2, 4, 5]
 
 
-def test_aux_outputs_only_in_training_and_main_output_is_plain_tensor():
+def test_aux_maps_only_from_forward_train_and_forward_is_plain_tensor():
     model = _small_model(VARIANTS["fpn_concat_aux"])
     x = torch.randn(1, 3, 256, 192)
     model.train()
     out = model(x)
     assert isinstance(out, torch.Tensor)
-    assert [tuple(a.shape[-2:]) for a in model.head.aux_outputs] == [(32, 24), (16, 12), (8, 6)]
+    result = model.forward_train(x)
+    assert isinstance(result, PoseOutput)
+    assert [tuple(a.shape[-2:]) for a in result.aux] == [(32, 24), (16, 12), (8, 6)]
+    torch.testing.assert_close(result.heatmaps, out)  # same pass, same heatmaps (BN in train mode)
     model.eval()
     with torch.no_grad():
         out_eval = model(x)
-    assert out_eval.shape == out.shape and model.head.aux_outputs == []
-    assert model.auxiliary_loss(torch.zeros_like(out), None) is None
+    assert out_eval.shape == out.shape
+    assert model.aux_loss(PoseOutput(out, []), torch.zeros_like(out), None) is None
+    plain = _small_model({"type": "fpn", "channels": 16, "head_channels": 16})
+    assert plain.forward_train(x).aux == []
 
 
 def test_aux_loss_is_zero_for_matching_targets_and_positive_otherwise():
@@ -168,7 +174,8 @@ def test_neck_config_round_trips_through_model_config_dict():
 
     model = _small_model(VARIANTS["fusion"])
     cfg = ModelConfig.from_dict(model.config.to_dict())
-    assert cfg.neck == model.config.neck and cfg.neck["type"] == "fusion"
+    assert cfg.neck == model.config.neck and isinstance(cfg.neck, NeckConfig) and cfg.neck.type == "fusion"
+    assert isinstance(model.config.to_dict()["neck"], dict)  # JSON-ready
     clone = create_model("vitpose-tiny", **{k: v for k, v in cfg.to_dict().items() if k in ("neck",)}, **SMALL)
     assert set(clone.state_dict()) == set(model.state_dict())
 
@@ -234,8 +241,9 @@ def test_pyramid_configs_differ_from_their_baseline_only_in_the_neck(kind, neck_
         base = load_config(REPO / "configs" / base_name).to_dict()
         cfg = load_config(REPO / "configs" / name)
         d = cfg.to_dict()
-        neck = d["model"]["overrides"].pop("neck")
-        assert d == base, f"{name} must equal {base_name} apart from model.overrides.neck"
+        neck = d["model"].pop("neck")
+        assert base["model"].pop("neck") is None
+        assert d == base, f"{name} must equal {base_name} apart from model.neck"
         ncfg = NeckConfig.from_dict(neck)
         assert ncfg.type == neck_type
         indices = ncfg.resolved_indices(depth)
@@ -246,17 +254,20 @@ def test_pyramid_configs_differ_from_their_baseline_only_in_the_neck(kind, neck_
     assert out.shape == (1, 17, cfg.model.input_size[0] // 4, cfg.model.input_size[1] // 4)
 
 
-def test_mode_switches_release_aux_outputs_and_bf16_twin():
-    """eval() drops the training pass's auxiliary maps (so the bf16 twin can be built) and train()
-    drops the twin (stale once weights change), without the trainer having to know either."""
+def test_forward_leaves_no_state_on_the_model():
+    """Neither forward nor forward_train stores anything on the model (no aux maps, no bf16 twin):
+    the attribute dicts of every module are the same before and after, in both modes and under bf16."""
     model = create_model("vitpose-tiny", input_size=(64, 48), neck={"type": "fpn", "aux_weight": 0.5})
+
+    def snapshot():
+        return {name: sorted(vars(m)) for name, m in model.named_modules()}
+
+    before = snapshot()
     model.train()
-    model(torch.randn(2, 3, 64, 48)).sum().backward()
-    assert model.head.aux_outputs
+    out = model.forward_train(torch.randn(2, 3, 64, 48))
+    (out.heatmaps.sum() + sum(a.sum() for a in out.aux)).backward()
     model.eval()
-    assert model.head.aux_outputs == []
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         model(torch.randn(1, 3, 64, 48))
-    assert "_twin_cache" in model.__dict__
-    model.train()
-    assert "_twin_cache" not in model.__dict__
+    assert snapshot() == before
+    assert not hasattr(model.head, "aux_outputs") and not hasattr(model.head, "forward_with_aux")

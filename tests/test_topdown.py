@@ -32,7 +32,7 @@ def test_keypoints_land_on_the_blob_udp(flip: bool) -> None:
     centre = (83.3, 61.7)
     img = _blob_image(150, 200, centre, sigma=5.0)
     model = BrightnessModel((256, 192))
-    pred = TopDownPredictor(model, flip_test=flip, codec=HeatmapCodec.from_config(model.config, method="dark_udp"))
+    pred = TopDownPredictor(model, flip_test=flip, codec=HeatmapCodec.from_config(model.config, method="dark_udp"), precision="fp32")
     res = pred.predict(img, np.array([[50.0, 20.0, 70.0, 100.0]]), np.array([0.9]))
     assert res.keypoints.shape == (1, 17, 2)
     err = np.abs(res.keypoints[0] - np.array(centre)).max()
@@ -47,7 +47,9 @@ def test_other_decoders_land_near_the_blob(decode: str) -> None:
     img = _blob_image(150, 200, centre, sigma=5.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # codec / decode mismatch warning for the MSRA geometry
-        pred = TopDownPredictor(BrightnessModel((256, 192)), flip_test=True, codec=HeatmapCodec((256, 192)).with_method(decode))
+        pred = TopDownPredictor(
+            BrightnessModel((256, 192)), flip_test=True, codec=HeatmapCodec((256, 192)).with_method(decode), precision="fp32"
+        )
     res = pred.predict(img, np.array([[50.0, 20.0, 70.0, 100.0]]))
     # one heatmap pixel covers 125/64 ~ 2 image pixels; the model's resampling matches UDP only
     assert np.abs(res.keypoints[0] - np.array(centre)).max() < 2.0
@@ -55,8 +57,8 @@ def test_other_decoders_land_near_the_blob(decode: str) -> None:
 
 def test_flip_test_is_exact_for_a_flip_equivariant_model_on_a_symmetric_image() -> None:
     model = MirrorConvModel((64, 64))
-    with_flip = TopDownPredictor(model, flip_test=True)
-    no_flip = TopDownPredictor(model, flip_test=False)
+    with_flip = TopDownPredictor(model, flip_test=True, precision="fp32")
+    no_flip = TopDownPredictor(model, flip_test=False, precision="fp32")
     # any input: un-flipped heatmaps of the mirrored crop equal the direct ones
     x = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 3, 64, 64)).astype(np.float32))
     np.testing.assert_allclose(with_flip.heatmaps(x), no_flip.heatmaps(x), atol=1e-5)  # float32 sums
@@ -76,7 +78,7 @@ def test_flip_test_is_exact_for_a_flip_equivariant_model_on_a_symmetric_image() 
     pairs = np.array(COCO.flip_pairs)
     for decode in ("udp", "dark_udp"):
         codec = HeatmapCodec.from_config(model.config, method=decode)
-        kp = TopDownPredictor(model, flip_test=True, codec=codec).predict(img, box).keypoints[0]
+        kp = TopDownPredictor(model, flip_test=True, codec=codec, precision="fp32").predict(img, box).keypoints[0]
         asym = np.abs(np.stack([kp[pairs[:, 0], 0] + kp[pairs[:, 1], 0] - (img.shape[1] - 1),
                                 kp[pairs[:, 0], 1] - kp[pairs[:, 1], 1]]))  # fmt: skip
         if decode == "udp":
@@ -94,7 +96,7 @@ def test_predict_many_batches_across_images_like_predict() -> None:
         np.array([[5, 5, 60, 70], [200, 10, 20, 20]], float),  # second one is outside the image
         np.array([[-10, -10, 50, 200]], float),  # clipped to the image
     ]
-    pred = TopDownPredictor(MirrorConvModel((64, 48)), batch_size=2)
+    pred = TopDownPredictor(MirrorConvModel((64, 48)), batch_size=2, precision="fp32")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         many = list(pred.predict_many((im, b, None) for im, b in zip(images, boxes)))
@@ -120,6 +122,23 @@ def test_bf16_close_to_fp32() -> None:
     assert np.abs(a.keypoint_scores - b.keypoint_scores).max() < 0.02
 
 
+def test_default_precision_is_chosen_once_by_capability(monkeypatch: pytest.MonkeyPatch) -> None:
+    """precision="auto" (the default) resolves once, at construction: fp32 on a CPU that would
+    emulate bf16, bf16 (with the weights cast once, the caller's model untouched) where it is native."""
+    from pyramidpose.utils import device as dev
+
+    model = MirrorConvModel((64, 48))
+    monkeypatch.setattr(dev, "native_bf16_cpu", lambda: (False, "AVX2"))
+    emulating = TopDownPredictor(model)
+    assert emulating.precision.name == "fp32" and emulating.model is model
+    monkeypatch.setattr(dev, "native_bf16_cpu", lambda: (True, "AVX512, amx_bf16"))
+    native = TopDownPredictor(model)
+    assert native.precision.name == "bf16" and "native" in native.precision.reason
+    dtypes = {p.dtype for m in native.model.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters()}
+    assert dtypes == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_vitpose_tiny_runs_end_to_end() -> None:
     import pyramidpose
 
@@ -127,7 +146,7 @@ def test_vitpose_tiny_runs_end_to_end() -> None:
     model.eval()
     img = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     boxes = np.array([[20, 30, 100, 180], [150, 40, 120, 150]], float)
-    res = TopDownPredictor(model, batch_size=8).predict(img, boxes, np.array([0.8, 0.6]))
+    res = TopDownPredictor(model, batch_size=8, precision="fp32").predict(img, boxes, np.array([0.8, 0.6]))
     assert res.keypoints.shape == (2, 17, 2) and np.isfinite(res.keypoints).all()
     # keypoints stay inside the padded crop region of their box
     for kp, (x, y, w, h) in zip(res.keypoints, boxes):

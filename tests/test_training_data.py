@@ -132,7 +132,7 @@ def test_decoding_ground_truth_heatmaps_gives_near_perfect_ap(coco_mini: Path) -
     from pyramidpose.training.validation import coco_ap
 
     for codec in ("udp", "msra"):
-        cfg = load_config(None, [f"data.root={coco_mini}", "model.input_size=[256,192]", f"data.codec={codec}"])
+        cfg = load_config(None, [f"data.root={coco_mini}", "model.input_size=[256,192]", f"model.codec={codec}"])
         ds = make_dataset(cfg, False)
         gt = {a["id"]: a for a in json.loads(ds.ann_file.read_text())["annotations"]}
         assert ds.codec.udp == (codec == "udp") and ds.codec.input_size == (256, 192)

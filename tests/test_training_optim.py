@@ -9,8 +9,10 @@ import torch
 
 from pyramidpose import create_model
 from pyramidpose.training.config import OptimConfig
+from pyramidpose.training.loop import TrainerConfig, make_schedule
 from pyramidpose.training.losses import KeypointMSELoss, keypoint_mse
-from pyramidpose.training.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
+from pyramidpose.training.optim import ModelEMA, build_optimizer, param_groups
+from pyramidpose.training.schedule import LRScheduler, vitpose_schedule
 
 
 @pytest.fixture(scope="module")
@@ -39,26 +41,53 @@ def test_layer_decay_scales_and_no_weight_decay_sets(tiny: torch.nn.Module) -> N
 def test_step_schedule_with_mmcv_warmup(tiny: torch.nn.Module) -> None:
     cfg = OptimConfig(lr=0.1, warmup_iters=10, warmup_ratio=0.001, milestones=[2, 3], gamma=0.1, layer_decay=1.0)
     opt = build_optimizer(tiny, cfg)
-    sch = LRSchedule(opt, cfg, steps_per_epoch=5, epochs=4)
-    assert sch.factor(0) == pytest.approx(0.001)
-    assert sch.factor(5) == pytest.approx(1 - 0.5 * 0.999)
+    sch = LRScheduler(opt, vitpose_schedule(cfg, steps_per_epoch=5, epochs=4))
+    factor = sch.schedule.factor
+    assert factor(0) == pytest.approx(0.001)
+    assert factor(5) == pytest.approx(1 - 0.5 * 0.999)
     # epochs 0-1 (steps 0-9): base lr after warm-up; epoch 2 (10-14): x0.1; epoch 3: x0.01
-    assert [sch.factor(s) for s in (9, 10, 14, 15, 19)] == pytest.approx([1 - 0.1 * 0.999, 0.1, 0.1, 0.01, 0.01])
+    assert [factor(s) for s in (9, 10, 14, 15, 19)] == pytest.approx([1 - 0.1 * 0.999, 0.1, 0.1, 0.01, 0.01])
     for _ in range(12):
         sch.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1)
     state = sch.state_dict()
-    sch2 = LRSchedule(opt, cfg, 5, 4)
+    sch2 = LRScheduler(opt, vitpose_schedule(cfg, 5, 4))
     sch2.load_state_dict(state)
-    assert sch2.lr == sch.lr
+    assert sch2.lr(cfg.lr) == sch.lr(cfg.lr) and sch2.step_count == 12
 
 
 def test_cosine_schedule_ends_at_min_lr(tiny: torch.nn.Module) -> None:
     cfg = OptimConfig(lr=1.0, schedule="cosine", min_lr=0.01, warmup_iters=0)
-    sch = LRSchedule(build_optimizer(tiny, cfg), cfg, steps_per_epoch=10, epochs=10)
+    sch = vitpose_schedule(cfg, steps_per_epoch=10, epochs=10)
     assert sch.factor(0) == pytest.approx(1.0)
     assert sch.factor(50) == pytest.approx(0.01 + 0.99 * 0.5)
     assert sch.factor(100) == pytest.approx(0.01)
+
+
+def _old_loop_lambda(cfg: TrainerConfig, total_steps: int):
+    """The lifting/forecasting trainer's own schedule before the shared one (reference copy)."""
+    warm = max(0, min(cfg.warmup_steps, total_steps // 2))
+
+    def f(step: int) -> float:
+        if warm and step < warm:
+            return (step + 1) / warm
+        if cfg.schedule == "constant":
+            return 1.0
+        if cfg.schedule == "step":
+            return 1.0 if step < 2 * total_steps // 3 else 0.1
+        p = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+
+    return f
+
+
+@pytest.mark.parametrize("kind", ["cosine", "constant", "step"])
+@pytest.mark.parametrize(("warmup", "total"), [(0, 50), (1, 50), (7, 60), (100, 90), (3, 4)])
+def test_loop_schedule_is_the_former_lift_trainer_schedule(kind: str, warmup: int, total: int) -> None:
+    cfg = TrainerConfig(schedule=kind, warmup_steps=warmup, min_lr_ratio=0.05)
+    new, old = make_schedule(cfg, total), _old_loop_lambda(cfg, total)
+    for step in range(total + 3):
+        assert new.factor(step) == pytest.approx(old(step), rel=1e-12, abs=1e-15), step
 
 
 def test_ema_tracks_weights() -> None:

@@ -2,8 +2,8 @@
 uninterrupted run: model, EMA and optimiser state.
 
 The run uses augmentation, drop path (torch RNG), EMA, a DataLoader worker and a mid-epoch checkpoint
-every 3 steps; the killed process dies (SIGKILL, via the engine's PYRAMIDPOSE_DEBUG_KILL_AT_STEP test
-hook) at step 7 of 8, one step after its last checkpoint, in the middle of epoch 2.
+every 3 steps; the killed process dies (SIGKILL, sent to itself from the ``on_step`` callback this test
+passes to ``train``) at step 7 of 8, one step after its last checkpoint, in the middle of epoch 2.
 """
 
 from __future__ import annotations
@@ -19,10 +19,22 @@ from _training_utils import tiny_config
 from safetensors.torch import load_file
 
 from pyramidpose.training.checkpoint import load_training_state
-from pyramidpose.training.engine import KILL_ENV, train
+from pyramidpose.training.engine import train
+
+#: Run in a child process: train with a callback that SIGKILLs the process right after step N.
+KILL_SCRIPT = """
+import os, signal, sys
+from pyramidpose.training.engine import train
+
+def kill_at(step):
+    if step == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+train(sys.argv[1], sys.argv[2], on_step=kill_at)
+"""
 
 SETS = [
-    "data.repeat=2", "train.epochs=2", "train.amp=bf16", "model.drop_path_rate=0.1", "optim.ema=true",
+    "data.repeat=2", "train.epochs=2", "train.amp=bf16", "model.drop_path=0.1", "optim.ema=true",
     "optim.ema_decay=0.9", "data.num_workers=1", "checkpoint.save_every_steps=3", "data.color_jitter=0.2",
 ]  # fmt: skip
 
@@ -36,10 +48,9 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(coco_mini: Path, tmp
     assert full["step"] == 8
 
     killed = tmp_path / "killed"
-    env = {**os.environ, KILL_ENV: "7"}
     proc = subprocess.run(
-        [sys.executable, "-m", "pyramidpose", "train", str(cfg_file), "--work-dir", str(killed)],
-        env=env, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", KILL_SCRIPT, str(cfg_file), str(killed), "7"],
+        env=dict(os.environ), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     state = load_training_state(killed)

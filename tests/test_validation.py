@@ -51,7 +51,7 @@ def test_validation_ap_equals_predict_plus_eval(coco_mini: Path, tmp_path: Path,
     ann, images = coco_subset(coco_mini, "val", 12, tmp_path)
     cfg = load_config(None, [
         f"data.root={coco_mini}", "model.name=vitpose-tiny", "model.head=simple", "model.input_size=[64,48]",
-        f"data.codec={codec}", f"data.val_ann={ann}", "data.num_workers=0", "eval.batch_size=16",
+        f"model.codec={codec}", f"data.val_ann={ann}", "data.num_workers=0", "eval.batch_size=16",
     ])  # fmt: skip
     torch.manual_seed(0)
     model = build_model(cfg)

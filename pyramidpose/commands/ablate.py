@@ -70,14 +70,14 @@ def _variant_name(path: Path, taken: set[str]) -> str:
 
 
 def _neck_label(cfg: Any) -> str:
-    neck = (cfg.model.overrides or {}).get("neck")
-    if not neck:
+    neck = cfg.model.neck
+    if neck is None:
         return f"none ({cfg.model.head} head)"
-    parts = [str(neck.get("type", "sfp"))]
-    if neck.get("fuse", "add") != "add":
-        parts.append(str(neck["fuse"]))
-    if float(neck.get("aux_weight", 0) or 0) > 0:
-        parts.append(f"aux {neck['aux_weight']}")
+    parts = [neck.type]
+    if neck.fuse != "add":
+        parts.append(neck.fuse)
+    if neck.aux_weight > 0:
+        parts.append(f"aux {neck.aux_weight}")
     return " + ".join(parts)
 
 
@@ -128,7 +128,7 @@ def default_evaluate(cfg: Any, run_dir: Path, train_summary: dict[str, Any]) -> 
     from pyramidpose.data.coco import read_json
     from pyramidpose.errors import ConfigError
     from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
-    from pyramidpose.evaluation.pck import pck_from_results
+    from pyramidpose.evaluation.metrics import pck_bbox_per_axis
     from pyramidpose.models.checkpoints import load_model
     from pyramidpose.training.engine import check_data_paths, make_dataset
     from pyramidpose.training.validation import predict_instances
@@ -153,7 +153,7 @@ def default_evaluate(cfg: Any, run_dir: Path, train_summary: dict[str, Any]) -> 
     else:
         stats = {k: 0.0 for k in ("AP", "AP50", "AP75", "APm", "APl")}
     metrics = {k: (float(stats[k]) if float(stats[k]) >= 0 else float("nan")) for k in ("AP", "AP50", "AP75", "APm", "APl")}
-    metrics["PCK@0.2"] = pck_from_results(gt, results, 0.2, sigmas)["pck"]
+    metrics["PCK@0.2"] = pck_bbox_per_axis(gt, results, 0.2, sigmas)["pck"]
     return metrics
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from pyramidpose.commands._args import ArgumentParser, nonneg_int, positive_float
 
 MAX_UPSAMPLING = 100  # largest factor --fps may ask the resampler to multiply the frames by
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cmu-mocap"
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -43,7 +42,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         "baselines on held-out CMU subjects.",
     )
     p.add_argument("--weights", type=Path, default=None, help="forecaster .safetensors (default: embedded)")
-    p.add_argument("--data", type=Path, default=None, help=f"CMU mocap directory (default: {DEFAULT_DATA})")
+    p.add_argument("--data", type=Path, default=None, help="CMU mocap directory (default: $PYRAMIDPOSE_DATA/cmu-mocap, PYRAMIDPOSE_DATA defaulting to ../shared/data)")
     p.add_argument(
         "--subjects", nargs="+", default=None, help="test subjects (default: the checkpoint's, 03)"
     )
@@ -128,13 +127,14 @@ def _eval(args: argparse.Namespace) -> int:
     from pyramidpose.forecasting.data import ForecastDataConfig, load_test_sequences
     from pyramidpose.forecasting.train import DEFAULT_WEIGHTS, evaluate_windows, load_forecaster
     from pyramidpose.forecasting.windows import MotionWindows
-    from pyramidpose.training.lift_trainer import resolve_device
+    from pyramidpose.paths import cmu_mocap_root
+    from pyramidpose.utils.device import resolve_device
     from pyramidpose.utils.io import write_json_atomic
 
     model, meta = load_forecaster(args.weights)
     d = meta["data"]
     subjects = args.subjects or d.get("test_subjects", ["03"])
-    root = args.data or DEFAULT_DATA
+    root = args.data or cmu_mocap_root()
     cfg = ForecastDataConfig(root=str(root), test_subjects=list(subjects), train_subjects=[],
                              fps=float(d["fps"]), t_in=int(d["t_in"]), t_out=int(d["t_out"]), dims=int(d["dims"]))  # fmt: skip
     windows = MotionWindows(load_test_sequences(cfg, progress=not args.no_progress), cfg.t_in, cfg.t_out, 1)

@@ -36,7 +36,7 @@ def _eval_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="pyramidpose lift eval",
                                 description="MPJPE / P-MPJPE / N-MPJPE on CMU subject 03 (virtual cameras, "
                                             "fixed seed), with the mean-pose and nearest-neighbour baselines.")  # fmt: skip
-    p.add_argument("--weights", default=None, help="lifter .safetensors (its .json beside it); default: embedded")
+    p.add_argument("--weights", default=None, help="lifter .safetensors weights file; default: embedded")
     p.add_argument("--out", required=True, help="metrics JSON to write")
     p.add_argument("--data-root", default=None, help="cmu-mocap directory")
     p.add_argument("--no-baselines", action="store_true", help="skip the two baselines")
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from pyramidpose.lifting.experiment import LiftExperimentConfig, train_lifter
-    from pyramidpose.training.lift_trainer import load_yaml_config
+    from pyramidpose.training.config import load_yaml_config
 
     cfg = load_yaml_config(args.config, LiftExperimentConfig)
     if args.data_root:
@@ -123,7 +123,7 @@ def _eval(args: argparse.Namespace) -> int:
         load_lift_data,
         load_lifter,
     )
-    from pyramidpose.training.lift_trainer import dataclass_from_dict
+    from pyramidpose.training.config import dataclass_from_dict
     from pyramidpose.utils.io import write_json_atomic
 
     if args.threads:
@@ -131,7 +131,7 @@ def _eval(args: argparse.Namespace) -> int:
     weights = _weights(args.weights)
     model, meta = load_lifter(weights)
     data_dict = dict(meta.get("experiment", {}).get("data", {}))
-    dcfg = dataclass_from_dict(LiftDataConfig, data_dict, where=f"{weights.with_suffix('.json')}:experiment.data")
+    dcfg = dataclass_from_dict(LiftDataConfig, data_dict, where=f"{weights}:experiment.data")
     if args.data_root:
         dcfg.root = args.data_root
     elif dcfg.root and not Path(dcfg.root).is_dir():

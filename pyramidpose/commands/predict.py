@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="heatmap decoding (default: the model's codec with DARK; ViTPose: dark_udp)",
     )  # fmt: skip
     vit.add_argument(
-        "--precision", choices=("fp32", "bf16"), default=None,
-        help="bf16 autocast is faster on CPUs with AMX (default fp32)",
+        "--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
+        help="default auto: bf16 where the hardware has it natively (AMX/AVX512-BF16 CPUs, bf16 GPUs), else fp32",
     )  # fmt: skip
     vit.add_argument("--dataset", default=None, help="ViTPose+ expert (index or name, e.g. coco, aic, mpii; default 0)")
     vit.add_argument("--heatmap-sr", default=None, metavar="SR.safetensors",
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         vitpose = dict(
             dataset=int(dataset) if str(dataset).isdigit() else dataset, decode=args.decode,
             flip_test=True if args.flip is None else args.flip, batch_size=args.batch_size or 32,
-            precision=args.precision or "fp32", heatmap_sr=args.heatmap_sr,
+            precision=args.precision or "auto", heatmap_sr=args.heatmap_sr,
         )  # fmt: skip
     config = PipelineConfig(
         out_dir=out_dir, weights=args.weights, boxes=args.boxes, mmpose_gt_boxes=args.mmpose_gt_boxes,

@@ -13,19 +13,24 @@ optional boolean ``mask`` (N, K) of the keypoints that are labelled. Conventions
 * EPE: mean Euclidean distance (pixels) over valid keypoints (inf if a prediction is NaN);
 * NME: per person mean distance over valid keypoints divided by its ``norm``, averaged over persons.
 
-Box-normalised PCK here (``norm = box_size(...)``, the longer box side, isotropic, ``<=``) differs
-from :func:`pyramidpose.evaluation.pck.pck_from_results` (used by ``pyramidpose ablate``), which
+Two PCKs, clearly different: :func:`pck` with ``norm = box_size(...)`` is *isotropic* (the longer
+box side, ``<=``, matched pairs given); :func:`pck_bbox_per_axis` (used by ``pyramidpose ablate``)
 divides each axis by its own box side (MMPose ``norm_item='bbox'``), compares with ``<`` and matches
-predictions to ground-truth persons by OKS; the two do not give the same numbers.
+predictions to ground-truth persons by OKS itself. They do not give the same numbers.
 
 Numpy only. 3D metrics (MPJPE and friends) live in :mod:`pyramidpose.evaluation.metrics3d`.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from pyramidpose.evaluation.oks import oks
+from pyramidpose.skeletons import COCO
 
 
 @dataclass(frozen=True)
@@ -170,3 +175,51 @@ def nme(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray | float, mask: np.nda
         return float("nan")
     per = (np.where(m, dist, 0.0).sum(1)[ok] / m.sum(1)[ok]) / nrm[ok]
     return float(per.mean())
+
+
+def pck_bbox_per_axis(
+    gt: dict[str, Any], results: list[dict[str, Any]], thr: float = 0.2, sigmas: np.ndarray | None = None
+) -> dict[str, float]:
+    """PCK@``thr`` of ``results`` (COCO keypoint results list) against the COCO ground-truth dict ``gt``,
+    each axis normalised by its own box side (MMPose ``norm_item='bbox'``), strict ``<``.
+
+    Every labelled person (largest first) is matched to the unused prediction of its image with the
+    highest OKS (:func:`pyramidpose.evaluation.oks.oks`, area floored at 1e-6); its labelled keypoints
+    count as correct when ``|| (dx / w, dy / h) ||`` is below ``thr`` (box sides clamped to at least
+    1 pixel); persons left unmatched count all their labelled keypoints as wrong.
+
+    Returns ``{"pck": fraction, "correct": n, "total": n}``; ``pck`` is NaN when nothing is labelled.
+    """
+    preds_by_image: dict[int, list[np.ndarray]] = defaultdict(list)
+    for r in results:
+        preds_by_image[int(r["image_id"])].append(np.asarray(r["keypoints"], dtype=np.float64).reshape(-1, 3))
+    gts_by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for a in gt.get("annotations", []):
+        if a.get("iscrowd", 0) or a.get("num_keypoints", 0) <= 0:
+            continue
+        gts_by_image[int(a["image_id"])].append(a)
+    correct = total = 0
+    for image_id, anns in gts_by_image.items():
+        preds = preds_by_image.get(image_id, [])
+        used: set[int] = set()
+        for a in sorted(anns, key=lambda a: -a.get("area", 0.0)):
+            kp = np.asarray(a["keypoints"], dtype=np.float64).reshape(-1, 3)
+            vis = kp[:, 2] > 0
+            total += int(vis.sum())
+            sig = np.asarray(sigmas if sigmas is not None else COCO.sigmas, dtype=np.float64)
+            if sig.shape[0] != kp.shape[0]:
+                sig = np.full(kp.shape[0], 0.05)
+            scores = [
+                (float(oks(p, kp, sig, float(a.get("area", 0.0)), visible=vis, area_floor=1e-6)), i)
+                for i, p in enumerate(preds)
+                if i not in used and p.shape[0] == kp.shape[0]
+            ]
+            if not scores:
+                continue
+            _, best = max(scores)
+            used.add(best)
+            w, h = float(a["bbox"][2]), float(a["bbox"][3])
+            norm = np.array([max(w, 1.0), max(h, 1.0)])
+            dist = np.linalg.norm((preds[best][:, :2] - kp[:, :2]) / norm, axis=-1)
+            correct += int(((dist < thr) & vis).sum())
+    return {"pck": correct / total if total else float("nan"), "correct": correct, "total": total}

@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-_EPS = np.spacing(1)
+from pyramidpose.evaluation.oks import EPS, default_sigmas, oks
 
 
 def _as_instances(keypoints: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,30 +42,22 @@ def pairwise_oks(
     sigmas: np.ndarray | None = None,
     vis_thr: float | None = None,
 ) -> np.ndarray:
-    """Symmetric (N, N) OKS between all pairs of detections of one image (scale: mean of both areas).
+    """Symmetric (N, N) OKS between all pairs of detections of one image (scale: mean of both areas
+    plus ``np.spacing(1)``; :func:`pyramidpose.evaluation.oks.oks`).
 
     With ``vis_thr`` set (keypoints must then carry a confidence), only keypoints whose confidence
     exceeds it in *both* detections count; a pair without such keypoints has OKS 0.
     """
-    from pyramidpose.evaluation.coco_eval import default_sigmas
-
     kp = np.asarray(keypoints, dtype=np.float64)
     a = np.asarray(areas, dtype=np.float64).reshape(-1)
     sig = default_sigmas() if sigmas is None else np.asarray(sigmas, dtype=np.float64)
-    if kp.shape[1] != len(sig):
-        raise ValueError(f"{kp.shape[1]} keypoints but {len(sig)} sigmas")
-    var = (2 * sig) ** 2
-    d2 = ((kp[:, None, :, :2] - kp[None, :, :, :2]) ** 2).sum(-1)  # (N, N, K)
-    scale = (a[:, None] + a[None, :]) / 2 + _EPS
-    ex = np.exp(-d2 / var / scale[:, :, None] / 2)
-    if vis_thr is None:
-        return ex.mean(-1)
-    if kp.shape[2] < 3:
-        raise ValueError("vis_thr needs keypoints with a confidence column (N, K, 3)")
-    vis = kp[:, :, 2] > vis_thr
-    both = vis[:, None, :] & vis[None, :, :]
-    n = both.sum(-1)
-    return np.where(n > 0, (ex * both).sum(-1) / np.maximum(n, 1), 0.0)
+    both = None
+    if vis_thr is not None:
+        if kp.shape[2] < 3:
+            raise ValueError("vis_thr needs keypoints with a confidence column (N, K, 3)")
+        vis = kp[:, :, 2] > vis_thr
+        both = vis[:, None, :] & vis[None, :, :]
+    return oks(kp[:, None], kp[None, :], sig, (a[:, None] + a[None, :]) / 2, visible=both, eps=EPS)
 
 
 def _score_order(scores: np.ndarray) -> np.ndarray:

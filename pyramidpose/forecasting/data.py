@@ -28,6 +28,7 @@ from pyramidpose.forecasting.windows import (
     resample_linear,
     split_tail,
 )
+from pyramidpose.paths import cmu_mocap_root
 from pyramidpose.skeletons import H36M
 
 ROOT_JOINT = 0  # H36M pelvis
@@ -55,7 +56,7 @@ class ForecastDataConfig:
         dims: 3 (joints in meters) or 2 (orthographic projection, x right / y down).
     """
 
-    root: str = "../shared/data/cmu-mocap"
+    root: str = ""  # empty -> the data root's cmu-mocap (pyramidpose.paths.cmu_mocap_root)
     train_subjects: list[str] = field(default_factory=lambda: ["01", "02"])
     test_subjects: list[str] = field(default_factory=lambda: ["03"])
     fps: float = 25.0
@@ -117,7 +118,7 @@ def build_splits(
         raise DataError(f"subjects {sorted(overlap)} are in both the training and the test split")
     train: list[MotionSequence] = []
     val: list[MotionSequence] = []
-    for subject, name, p in load_subject_sequences(cfg.root, cfg.train_subjects, progress):
+    for subject, name, p in load_subject_sequences(cfg.root or cmu_mocap_root(), cfg.train_subjects, progress):
         for ph in range(max(1, cfg.phases)):
             seq = MotionSequence(
                 prepare(p, cfg.fps, cfg.dims, ph / max(1, cfg.phases)),
@@ -141,5 +142,5 @@ def load_test_sequences(cfg: ForecastDataConfig, progress: bool = True) -> list[
     """Held-out test sequences (no augmentation)."""
     return [
         MotionSequence(prepare(p, cfg.fps, cfg.dims), subject, name, cfg.fps)
-        for subject, name, p in load_subject_sequences(cfg.root, cfg.test_subjects, progress)
+        for subject, name, p in load_subject_sequences(cfg.root or cmu_mocap_root(), cfg.test_subjects, progress)
     ]

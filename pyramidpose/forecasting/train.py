@@ -1,5 +1,5 @@
 """Train and evaluate forecasters on CMU motion capture, through the shared trainer
-(:func:`pyramidpose.training.lift_trainer.fit`, the same engine as 2D-to-3D lifting).
+(:func:`pyramidpose.training.loop.fit`, the same engine as 2D-to-3D lifting).
 
 An experiment config (YAML) has four parts: ``data`` (:class:`ForecastDataConfig`), ``model``
 (:class:`ForecasterConfig`; its ``t_in``/``t_out``/``dims``/``num_joints`` are taken from ``data``),
@@ -10,7 +10,6 @@ the validation tails of the training subjects; the test subject is evaluated onc
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from collections.abc import Iterator
@@ -27,14 +26,16 @@ from pyramidpose.forecasting.baselines import BASELINES, run_baseline
 from pyramidpose.forecasting.data import ROOT_JOINT, UP_AXIS, ForecastDataConfig, build_splits
 from pyramidpose.forecasting.metrics import HORIZONS_MS, horizon_mpjpe, mpjpe_per_frame
 from pyramidpose.forecasting.windows import MotionWindows
+from pyramidpose.models.checkpoints import load_state_dict_strict
 from pyramidpose.models.forecasting import ForecasterConfig, build_forecaster
-from pyramidpose.training.lift_trainer import (
-    TrainerConfig,
-    fit,
-    load_checkpoint,
-    load_yaml_config,
-    seed_everything,
-)
+from pyramidpose.training.config import load_yaml_config
+from pyramidpose.training.loop import TrainerConfig, fit
+from pyramidpose.training.seeding import seed_everything
+from pyramidpose.utils.io import write_json_atomic
+from pyramidpose.utils.weights_io import read_weights
+
+#: Weights-file kind of a forecaster (pyramidpose.utils.weights_io).
+FORECASTER_KIND = "forecaster"
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEFAULT_WEIGHTS = ASSETS / "forecaster_default.safetensors"  # 3D joints (H36M-17, meters)
@@ -98,31 +99,27 @@ def checkpoint_config(cfg: ForecastExperimentConfig) -> dict[str, Any]:
 
 
 def load_forecaster(path: str | os.PathLike[str] | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a forecaster checkpoint (safetensors + JSON beside it); ``None`` = the embedded default.
+    """Load a forecaster weights file; ``None`` = the embedded default. Old files (config in a JSON
+    file beside the weights) load too.
 
-    Returns the model in eval mode and its JSON config (``model``, ``data`` sections).
+    Returns the model in eval mode and its config (``model``, ``data`` sections).
     """
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    js = path.with_suffix(".json")
     if not path.is_file():
         raise CheckpointError(f"{path}: forecaster checkpoint not found.")
-    if not js.is_file():
-        raise CheckpointError(f"{js}: missing the JSON config beside the forecaster checkpoint {path.name}.")
-    try:
-        meta = json.loads(js.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{js}: invalid JSON ({e}).") from None
-    if not isinstance(meta, dict) or "model" not in meta or "data" not in meta:
-        raise CheckpointError(f"{js}: not a forecaster config (needs 'model' and 'data' sections).")
+    w = read_weights(path, FORECASTER_KIND)
+    meta, where = w.config, (path.with_suffix(".json") if w.legacy else path)
+    if "model" not in meta or not isinstance(meta.get("data"), dict):
+        raise CheckpointError(f"{where}: not a forecaster config (needs 'model' and 'data' sections).")
     missing = [k for k in ("fps", "t_in", "t_out", "dims") if k not in meta["data"]]
     if missing:
-        raise CheckpointError(f"{js}: the 'data' section lacks {missing}; is this a forecaster checkpoint?")
+        raise CheckpointError(f"{where}: the 'data' section lacks {missing}; is this a forecaster checkpoint?")
     try:
         mcfg = ForecasterConfig.from_dict(meta["model"])
     except ConfigError as e:
-        raise CheckpointError(f"{js}: {e}") from None
+        raise CheckpointError(f"{where}: {e}") from None
     model = build_forecaster(mcfg)
-    load_checkpoint(model, path)
+    load_state_dict_strict(model, w.state_dict, source=str(path), hint="Was it trained with a different config?")
     return model.eval(), meta
 
 
@@ -219,8 +216,6 @@ def train_experiment(
     Writes the trainer's files (``best.safetensors``/``.json``, ``metrics.csv``, ``loss_curve.png``)
     and ``test_metrics.json``; returns the test metrics (see :func:`evaluate_windows`).
     """
-    from pyramidpose.utils.io import write_json_atomic
-
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     work_dir = Path(work_dir)
@@ -264,6 +259,7 @@ def train_experiment(
         monitor="val_mm_mean",
         monitor_mode="min",
         save_config=meta,
+        kind=FORECASTER_KIND,
     )
     best, _ = load_forecaster(work_dir / "best.safetensors")
     metrics = evaluate_windows(test, best, d.fps, "cpu", cfg.eval_batch_size)

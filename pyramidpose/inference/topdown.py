@@ -27,10 +27,11 @@ from pyramidpose.geometry.boxes import clip_boxes
 from pyramidpose.geometry.crops import box_to_center_scale
 from pyramidpose.inference.results import PoseResult, rescore
 from pyramidpose.skeletons import KeypointSet, get_keypoint_set
+from pyramidpose.utils.device import Precision, autocast_context, choose_precision, low_precision_copy
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -76,7 +77,9 @@ class TopDownPredictor:
         device: where to run (default: the model's device). The model is moved there.
         flip_test: average with the un-flipped heatmaps of the mirrored crop.
         batch_size: crops per forward pass (a flip test doubles the pass).
-        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
+        precision: ``"auto"`` (bf16 where the hardware has it natively, else fp32; see
+            :func:`pyramidpose.utils.device.choose_precision`), ``"fp32"``, ``"bf16"`` or ``"fp16"``
+            (CUDA). Chosen once here; :attr:`precision` is the resolved choice.
         keypoint_set: layout name (default from the model config, else COCO when K = 17).
         padding: box padding (1.25).
         heatmap_sr: optional decoder stage between the network and the decoding: a heatmap
@@ -92,7 +95,7 @@ class TopDownPredictor:
         device: str | torch.device | None = None,
         flip_test: bool = True,
         batch_size: int = 32,
-        precision: str = "fp32",
+        precision: str = "auto",
         keypoint_set: str | KeypointSet | None = None,
         padding: float = 1.25,
         heatmap_sr: nn.Module | None = None,
@@ -113,8 +116,7 @@ class TopDownPredictor:
         self.codec = codec
         self.input_size = codec.input_size  # (H, W)
         if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
-        self.precision = precision
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
@@ -155,7 +157,11 @@ class TopDownPredictor:
             p = next(iter(model.parameters()), None)
             device = p.device if p is not None else "cpu"
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.precision: Precision = choose_precision(precision, self.device)
+        log.info("pose model: %s", self.precision)
+        model = model.to(self.device).eval()
+        # under bf16/fp16 the Linear/Conv weights are cast once here, not by autocast on every call
+        self.model = low_precision_copy(model, self.precision) if self.device.type == "cpu" else model
         self._flip_index = None if ks is None else ks.flip_index()
         sr_udp = getattr(getattr(heatmap_sr, "config", None), "udp", codec.udp)
         if heatmap_sr is not None and sr_udp != codec.udp:
@@ -173,8 +179,7 @@ class TopDownPredictor:
         x = torch.as_tensor(batch).to(self.device, torch.float32)
         if self.flip_test:
             x = torch.cat([x, x.flip(-1)], dim=0)
-        dtype = PRECISIONS[self.precision]
-        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with autocast_context(self.precision):
             out = self.model(x)
         out = out.float()
         if self.flip_test:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pyramidpose.evaluation.oks import oks
 from pyramidpose.geometry.boxes import iou_xywh
 from pyramidpose.skeletons import COCO
 
@@ -31,7 +32,8 @@ def oks_matrix(
     scores_b: np.ndarray | None = None,
     score_threshold: float = 0.2,
 ) -> np.ndarray:
-    """OKS (len(a), len(b)) between poses (N, K, 2), normalised by the areas of ``b``.
+    """OKS (len(a), len(b)) between poses (N, K, 2), normalised by the areas of ``b`` (floored at 1,
+    no epsilon; :func:`pyramidpose.evaluation.oks.oks`).
 
     Keypoints whose score is below ``score_threshold`` in either pose are ignored; a pair with no
     keypoint in common has OKS 0.
@@ -40,15 +42,10 @@ def oks_matrix(
     b = np.asarray(kpts_b, np.float64)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    var = (2.0 * np.asarray(sigmas, np.float64)) ** 2
-    d2 = ((a[:, None] - b[None]) ** 2).sum(-1)  # (A, B, K)
-    e = d2 / var / (2.0 * np.maximum(np.asarray(areas_b, np.float64), 1.0)[None, :, None])
-    sim = np.exp(-e)
     va = np.ones(a.shape[:2], bool) if scores_a is None else np.asarray(scores_a) >= score_threshold
     vb = np.ones(b.shape[:2], bool) if scores_b is None else np.asarray(scores_b) >= score_threshold
-    mask = va[:, None] & vb[None]
-    n = mask.sum(-1)
-    return np.where(n > 0, (sim * mask).sum(-1) / np.maximum(n, 1), 0.0)
+    area = np.asarray(areas_b, np.float64)[None, :]
+    return oks(a[:, None], b[None], sigmas, area, visible=va[:, None] & vb[None], area_floor=1.0, eps=0.0)
 
 
 @dataclass

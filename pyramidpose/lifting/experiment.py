@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pyramidpose.errors import DataError
+from pyramidpose.errors import CheckpointError, ConfigError, DataError
 from pyramidpose.evaluation.metrics3d import mpjpe, n_mpjpe, p_mpjpe, pck3d
 from pyramidpose.lifting.data import (
     EvalSequence,
@@ -33,8 +33,11 @@ from pyramidpose.lifting.data import (
     sample_pairs,
 )
 from pyramidpose.lifting.multiview import multiview_consistency_loss
+from pyramidpose.models.checkpoints import load_state_dict_strict
 from pyramidpose.models.lifting import LifterConfig, TemporalLifter, build_lifter
-from pyramidpose.training.lift_trainer import TrainerConfig, TrainResult, fit, load_checkpoint
+from pyramidpose.paths import cmu_mocap_root
+from pyramidpose.training.loop import TrainerConfig, TrainResult, fit
+from pyramidpose.utils.weights_io import read_weights
 
 __all__ = [
     "LiftDataConfig",
@@ -51,12 +54,13 @@ __all__ = [
 ]
 
 
+#: Weights-file kind of a lifter (pyramidpose.utils.weights_io).
+LIFTER_KIND = "lifter"
+
+
 def default_cmu_root() -> str:
-    """``$PYRAMIDPOSE_CMU_ROOT`` or ``../shared/data/cmu-mocap`` relative to the repository."""
-    env = os.environ.get("PYRAMIDPOSE_CMU_ROOT")
-    if env:
-        return env
-    return str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cmu-mocap")
+    """The CMU mocap directory under the data root (:func:`pyramidpose.paths.cmu_mocap_root`)."""
+    return str(cmu_mocap_root())
 
 
 @dataclass
@@ -110,8 +114,8 @@ def load_lift_data(cfg: LiftDataConfig, progress: bool = True) -> LiftData:
     if key not in _DATA_CACHE:
         if not Path(root).is_dir():
             raise DataError(
-                f"CMU mocap not found at {root}. Set data.root in the config or PYRAMIDPOSE_CMU_ROOT to the "
-                "cmu-mocap directory (subjects/01/01.asf ...)."
+                f"CMU mocap not found at {root}. Set data.root in the config to the cmu-mocap directory "
+                "(subjects/01/01.asf ...) or PYRAMIDPOSE_DATA to the directory holding it."
             )
         seqs = load_cmu_subjects(root, cfg.train_subjects, cfg.fps, progress)
         train = [s for s in seqs if s.name not in cfg.val_trials]
@@ -204,10 +208,8 @@ def baseline_metrics(data: LiftData, cfg: LiftDataConfig, test: list[EvalSequenc
 
 def train_lifter(cfg: LiftExperimentConfig, work_dir: str | os.PathLike[str], progress: bool = True) -> TrainResult:
     """Train one lifter (supervised or multi-view weak) and write ``work_dir`` (see
-    :func:`pyramidpose.training.lift_trainer.fit`). Model selection: lowest MPJPE on the
+    :func:`pyramidpose.training.loop.fit`). Model selection: lowest MPJPE on the
     validation trials (training subjects, held out), never on the test subject."""
-    from pyramidpose.errors import ConfigError
-
     if cfg.mode not in ("supervised", "multiview"):
         raise ConfigError(f"unknown mode {cfg.mode!r}; use 'supervised' or 'multiview'")
     if cfg.mode == "multiview" and cfg.model.kind != "mlp":
@@ -250,25 +252,17 @@ def train_lifter(cfg: LiftExperimentConfig, work_dir: str | os.PathLike[str], pr
     save = {"model": cfg.model.to_dict(), "experiment": asdict(cfg), "fps": dcfg.fps,
             "image_size": list(dcfg.train_camera.image_size)}  # fmt: skip
     return fit(model, batches, loss_fn, cfg.trainer, work_dir, evaluate=evaluate, monitor="val_mpjpe_mm",
-               save_config=save)  # fmt: skip
+               save_config=save, kind=LIFTER_KIND)  # fmt: skip
 
 
 def load_lifter(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict]:
-    """Build the model described by the JSON beside ``path`` and load its weights (eval mode)."""
-    import json
-
-    from pyramidpose.errors import CheckpointError
-
-    path = Path(path)
-    cfg_path = path.with_suffix(".json")
-    if not cfg_path.is_file():
-        raise CheckpointError(f"{path}: no config {cfg_path.name} beside the weights; cannot build the model.")
-    try:
-        meta = json.loads(cfg_path.read_text())
-        model_cfg = meta["model"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{cfg_path}: not a lifter config (needs a 'model' entry): {e}") from None
+    """Build the lifter a weights file describes and load its weights (eval mode); returns the model
+    and the file's config. Old files (config in a JSON file beside the weights) load too."""
+    w = read_weights(path, LIFTER_KIND)
+    model_cfg = w.config.get("model")
+    if not isinstance(model_cfg, dict):
+        raise CheckpointError(f"{path}: not a lifter config (needs a 'model' entry)")
     model = build_lifter(model_cfg)
-    load_checkpoint(model, path)
+    load_state_dict_strict(model, w.state_dict, source=str(path), hint="Was it trained with a different config?")
     model.eval()
-    return model, meta
+    return model, w.config

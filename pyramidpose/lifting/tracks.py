@@ -35,7 +35,7 @@ from pyramidpose.models.lifting import TemporalLifter, normalize_screen
 from pyramidpose.skeletons import H36M
 from pyramidpose.utils.jsonio import loads
 
-__all__ = ["Track", "read_tracks", "lift_tracks", "render_animation", "TRAIN_HEIGHT_RATIO", "coco_to_h36m_2d"]
+__all__ = ["Track", "read_tracks", "lift_tracks", "render_animation", "TRAIN_HEIGHT_RATIO"]
 
 # median (keypoint-box height / image width) of training pairs; measured with
 # 20000 training pairs of configs/lift_cmu_temporal.yaml (10-90% range 0.14-0.36; test set 0.23)
@@ -163,21 +163,6 @@ def read_video_header(path: str | os.PathLike[str]) -> dict:
         return {}
     header = rec.get("header") if isinstance(rec, dict) else None
     return header if isinstance(header, dict) else {}
-
-
-def coco_to_h36m_2d(kp: np.ndarray) -> np.ndarray:
-    """Approximate H36M-17 2D joints from COCO-17 ``[..., 17, 2]`` (pelvis = hip midpoint, thorax =
-    shoulder midpoint, neck = nose, head = eye midpoint pushed up, spine = torso midpoint). For
-    drawing and for lifters trained on H36M-layout input."""
-    c = kp
-    hip = (c[..., 11, :] + c[..., 12, :]) / 2
-    sh = (c[..., 5, :] + c[..., 6, :]) / 2
-    eyes = (c[..., 1, :] + c[..., 2, :]) / 2
-    head = eyes + (eyes - sh) * 0.3
-    out = [hip, c[..., 12, :], c[..., 14, :], c[..., 16, :], c[..., 11, :], c[..., 13, :], c[..., 15, :],
-           (hip + sh) / 2, sh, c[..., 0, :], head, c[..., 5, :], c[..., 7, :], c[..., 9, :], c[..., 6, :],
-           c[..., 8, :], c[..., 10, :]]  # fmt: skip
-    return np.stack(out, -2)
 
 
 def _normalise_track(kp: np.ndarray, width: float | None, height: float | None) -> tuple[np.ndarray, dict]:

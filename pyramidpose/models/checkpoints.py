@@ -37,12 +37,14 @@ from torch import nn
 from pyramidpose.errors import CheckpointError, ConfigError
 from pyramidpose.models.pose_model import MOE_DATASETS, ModelConfig, PoseModel
 from pyramidpose.models.vit import VIT_PRESETS, grid_from_num_patches, resize_pos_embed, token_grid
-from pyramidpose.utils.io import atomic_path
 from pyramidpose.utils.npyio import BoundedUnpickler
+from pyramidpose.utils.weights_io import CONFIG_KEY, KIND_KEY, read_safetensors, write_weights
 
 log = logging.getLogger(__name__)
 
-CONFIG_METADATA_KEY = "pyramidpose_config"
+CONFIG_METADATA_KEY = CONFIG_KEY
+#: The weights-file kind of a :class:`PoseModel`.
+POSE2D_KIND = "pose2d"
 _KEYPOINT_SET_BY_K = {17: "coco", 16: "mpii", 14: "aic", 133: "coco_wholebody"}
 _HF_HEAD = {
     "head.deconv1.": "head.deconv_layers.0.",
@@ -179,18 +181,6 @@ def _torch_load_safely(path: Path) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 - torch's zip/pickle readers raise many types on bad bytes
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
-
-
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            sd = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no items()
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
-    return sd, meta
 
 
 def _strip_module(sd: dict[str, Any]) -> dict[str, Any]:
@@ -370,7 +360,7 @@ def load_state_dict_strict(
 
     The message lists missing keys, unexpected keys and shape mismatches (BatchNorm
     ``num_batches_tracked`` counters may be absent), then ``hint`` (what the user should check).
-    Also used for any model's safetensors file (e.g. :func:`pyramidpose.training.lift_trainer.load_checkpoint`).
+    Also used for any model's safetensors file (e.g. :func:`pyramidpose.training.loop.load_checkpoint`).
     """
     own = module.state_dict()
     missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
@@ -423,7 +413,7 @@ def read_checkpoint(
         if (p / "config.json").is_file() and (p / "model.safetensors").is_file():
             hf_config = _read_hf_config(p / "config.json")
             if hf_config is not None:
-                sd, _ = _read_safetensors(p / "model.safetensors")
+                sd, _ = read_safetensors(p / "model.safetensors")
                 return _from_hf(sd, hf_config, p)
         if (p / "model.safetensors").is_file():
             return read_checkpoint(p / "model.safetensors", dataset=dataset)
@@ -437,8 +427,11 @@ def read_checkpoint(
     if kind == "onnx":
         raise CheckpointError(f"{p} is an ONNX model: it runs with onnxruntime, not as a PyTorch checkpoint")
     if kind == "safetensors":
-        sd, meta = _read_safetensors(p)
+        sd, meta = read_safetensors(p)
         if CONFIG_METADATA_KEY in meta:
+            kind = meta.get(KIND_KEY, POSE2D_KIND)
+            if kind != POSE2D_KIND:
+                raise CheckpointError(f"{p}: holds a {kind} model, not a 2D pose model")
             try:
                 cfg = ModelConfig.from_dict(json.loads(meta[CONFIG_METADATA_KEY]))
             except (ConfigError, json.JSONDecodeError, TypeError) as exc:
@@ -596,22 +589,17 @@ def load_model(
 
 
 def save_model(model: PoseModel, path: str | os.PathLike[str]) -> Path:
-    """Save ``model`` as one ``.safetensors`` file with its JSON config in the metadata (atomic).
+    """Save ``model`` in the one weights format (:mod:`pyramidpose.utils.weights_io`, kind ``pose2d``):
+    one ``.safetensors`` file with its JSON config in the metadata, written atomically.
 
     A directory ``path`` (or one without a suffix) gets ``model.safetensors`` inside. Returns the file.
     """
-    from safetensors.torch import save_file
-
     if not isinstance(getattr(model, "config", None), ModelConfig):
         raise ConfigError("save_model needs a PoseModel (a module with a ModelConfig .config)")
     p = Path(path)
     if p.is_dir() or p.suffix == "":
         p = p / "model.safetensors"
-    sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    meta = {CONFIG_METADATA_KEY: json.dumps(model.config.to_dict()), "format": "pyramidpose"}
-    with atomic_path(p) as tmp:
-        save_file(sd, str(tmp), metadata=meta)
-    return p
+    return write_weights(p, model, POSE2D_KIND, model.config.to_dict())
 
 
 def load_backbone_weights(

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pyramidpose.errors import ConfigError
+
 __all__ = [
     "LifterConfig",
     "SimpleBaseline",
@@ -86,8 +88,6 @@ def input_features(x: torch.Tensor, cfg: LifterConfig) -> torch.Tensor:
     if cfg.input_features == "image":
         return flat
     if cfg.input_features != "image+centred":
-        from pyramidpose.errors import ConfigError
-
         raise ConfigError(f"unknown input_features {cfg.input_features!r}; use 'image' or 'image+centred'")
     c = x[..., list(cfg.center_joints), :].mean(-2, keepdim=True)
     d = x - c
@@ -233,14 +233,10 @@ def build_lifter(cfg: LifterConfig | dict) -> nn.Module:
         known = set(LifterConfig.__dataclass_fields__)
         unknown = set(cfg) - known
         if unknown:
-            from pyramidpose.errors import ConfigError
-
-            raise ConfigError(f"unknown lifter config field(s) {sorted(unknown)}; known: {sorted(known)}")
+                raise ConfigError(f"unknown lifter config field(s) {sorted(unknown)}; known: {sorted(known)}")
         cfg = LifterConfig(**cfg)
     if cfg.kind == "mlp":
         return SimpleBaseline(cfg)
     if cfg.kind == "temporal":
         return TemporalLifter(cfg)
-    from pyramidpose.errors import ConfigError
-
     raise ConfigError(f"unknown lifter kind {cfg.kind!r}; use 'mlp' or 'temporal'")

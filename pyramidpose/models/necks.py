@@ -19,7 +19,6 @@ Every neck takes ``list[Tensor]`` of ``[B, C, H/16, W/16]`` block outputs (in th
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,9 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pyramidpose.errors import ConfigError
+from pyramidpose.models.config import NECK_TYPES, NeckConfig, default_block_indices  # noqa: F401 - re-exported
 
 BACKBONE_STRIDE = 16
-NECK_TYPES = ("sfp", "fpn", "fusion")
 
 
 class LayerNorm2d(nn.Module):
@@ -231,70 +230,6 @@ class BlockFusionNeck(nn.Module):
             raise ValueError(f"BlockFusionNeck expects {len(self.project)} block outputs, got {len(feats)}")
         x = torch.cat([p(nrm(f)) for p, nrm, f in zip(self.project, self.in_norms, feats)], dim=1)
         return [self.upsample(self.fuse(x))]
-
-
-@dataclasses.dataclass
-class NeckConfig:
-    """Typed neck + pyramid-head settings (the ``model.neck`` mapping of a YAML config).
-
-    ``in_indices`` are 0-based block indices (ViT-B blocks 3, 6, 9, 12 are ``[2, 5, 8, 11]``); when
-    empty, four evenly spaced blocks ending with the last are used. ``aux_weight > 0`` turns on
-    multi-scale supervision (auxiliary heatmaps at the coarser pyramid levels).
-    """
-
-    type: str = "sfp"
-    channels: int = 256
-    strides: list[int] = dataclasses.field(default_factory=lambda: [4, 8, 16, 32])
-    in_indices: list[int] = dataclasses.field(default_factory=list)
-    norm: str = "ln"
-    out_stride: int = 4  # fusion neck only
-    # pyramid head
-    fuse: str = "add"
-    head_channels: int = 256
-    head_convs: int = 2
-    head_norm: str = "bn"
-    aux_weight: float = 0.0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | NeckConfig | None) -> NeckConfig:
-        """Validate a mapping into a :class:`NeckConfig`; unknown keys raise :class:`ConfigError`."""
-        if isinstance(data, NeckConfig):
-            return data
-        data = dict(data or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"model.neck: unknown key(s) {unknown}; allowed: {sorted(names)}")
-        cfg = cls(**data)
-        if cfg.type not in NECK_TYPES:
-            raise ConfigError(f"model.neck.type '{cfg.type}' is not one of {list(NECK_TYPES)}")
-        if cfg.fuse not in ("add", "concat"):
-            raise ConfigError(f"model.neck.fuse '{cfg.fuse}' must be 'add' or 'concat'")
-        for name in ("channels", "head_channels"):
-            if int(getattr(cfg, name)) < 1:
-                raise ConfigError(f"model.neck.{name} must be positive")
-        if cfg.aux_weight < 0:
-            raise ConfigError("model.neck.aux_weight must be >= 0")
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def resolved_indices(self, depth: int) -> list[int]:
-        """Block indices this neck reads (0-based), checked against the backbone ``depth``."""
-        if self.type == "sfp":
-            return [depth - 1]
-        n = len(self.strides) if self.type == "fpn" else 4
-        idx = list(self.in_indices) or default_block_indices(depth, n)
-        bad = [i for i in idx if not -depth <= i < depth]
-        if bad:
-            raise ConfigError(f"model.neck.in_indices {bad} out of range for a backbone with {depth} blocks")
-        return [i % depth for i in idx]
-
-
-def default_block_indices(depth: int, n: int = 4) -> list[int]:
-    """``n`` evenly spaced 0-based block indices ending with the last (12 blocks -> 2, 5, 8, 11)."""
-    return [int(depth * (k + 1) / n + 0.5) - 1 for k in range(n)]
 
 
 def build_neck(cfg: NeckConfig | dict[str, Any], in_channels: int, depth: int) -> nn.Module:

@@ -6,10 +6,11 @@ conv, refines with 3x3 convs and predicts K heatmaps at ``H/4 x W/4``. The outpu
 tensor shape the classic ViTPose decoder gives, so codecs, losses, evaluation and prediction work
 unchanged.
 
-Multi-scale supervision (``aux=True``): each coarser level also gets a 1x1 heatmap predictor. The
-plain :meth:`PyramidHead.forward` still returns only the stride-4 heatmaps; the auxiliary heatmaps of
-the last forward pass are kept in :attr:`PyramidHead.aux_outputs` (training mode only) and
-:func:`aux_heatmap_loss` turns them into a loss against down-sampled targets.
+Multi-scale supervision (``aux=True``): each coarser level also gets a 1x1 heatmap predictor.
+:meth:`PyramidHead.forward` returns only the stride-4 heatmaps; :meth:`PyramidHead.aux_heatmaps`
+computes the auxiliary ones from the same levels (``PoseModel.forward_train`` returns both) and
+:func:`aux_heatmap_loss` turns them into a loss against down-sampled targets. The head keeps no
+state between calls.
 """
 
 from __future__ import annotations
@@ -80,7 +81,6 @@ class PyramidHead(nn.Module):
         self.final = nn.Conv2d(channels, num_keypoints, 1)
         self.aux_strides = tuple(s for s in self.strides if s > HEAD_STRIDE) if aux else ()
         self.aux_heads = nn.ModuleList(nn.Conv2d(in_channels, num_keypoints, 1) for _ in self.aux_strides)
-        self.aux_outputs: list[Tensor] = []
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -106,21 +106,12 @@ class PyramidHead(nn.Module):
         else:
             x = torch.cat([_resize(f, size) for f in feats], dim=1)
         x = self.convs(self.fuse(x))
-        out = self.final(x)
-        if self.aux_heads and self.training:
-            coarse = [f for f, s in zip(feats, self.strides) if s > HEAD_STRIDE]
-            self.aux_outputs = [h(f) for h, f in zip(self.aux_heads, coarse)]
-        else:
-            self.aux_outputs = []
-        return out
+        return self.final(x)
 
-    def forward_with_aux(self, feats: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        """Main heatmaps and the auxiliary heatmaps (coarse levels; empty when ``aux`` is off)."""
-        main = self.forward(feats)
-        if self.aux_heads and not self.training:
-            coarse = [f for f, s in zip(feats, self.strides) if s > HEAD_STRIDE]
-            return main, [h(f) for h, f in zip(self.aux_heads, coarse)]
-        return main, list(self.aux_outputs)
+    def aux_heatmaps(self, feats: Sequence[Tensor]) -> list[Tensor]:
+        """Auxiliary heatmaps of the levels coarser than stride 4 (empty when ``aux`` is off)."""
+        coarse = [f for f, s in zip(feats, self.strides) if s > HEAD_STRIDE]
+        return [h(f) for h, f in zip(self.aux_heads, coarse)]
 
 
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:

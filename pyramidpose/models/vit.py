@@ -36,37 +36,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyramidpose.models.config import ATTENTION_KINDS, PATCH_RATIOS, VIT_PRESETS, ViTPreset  # noqa: F401 - re-exported
+
 PATCH_SIZE = 16
 PATCH_PADDING = 2
-
-
-@dataclass(frozen=True)
-class ViTPreset:
-    """Width, depth and number of attention heads of a named backbone size."""
-
-    embed_dim: int
-    depth: int
-    num_heads: int
-
-
-#: Official ViTPose sizes, plus ``tiny`` for CPU training and tests (not an official model).
-VIT_PRESETS: dict[str, ViTPreset] = {
-    "tiny": ViTPreset(192, 6, 3),
-    "s": ViTPreset(384, 12, 12),
-    "b": ViTPreset(768, 12, 12),
-    "l": ViTPreset(1024, 24, 16),
-    "h": ViTPreset(1280, 32, 16),
-}
-
-
-ATTENTION_KINDS: tuple[str, ...] = ("global", "window", "shifted", "pooled")
-PATCH_RATIOS: tuple[int, ...] = (1, 2, 4)
 
 
 def patch_stride(patch_ratio: int = 1) -> int:
@@ -380,7 +358,7 @@ class ViT(nn.Module):
         embed_dim, depth, num_heads: size (see :data:`VIT_PRESETS`).
         input_size: ``(H, W)`` the position grid is stored for; other sizes are resized on the fly.
         mlp_ratio: FFN hidden width over ``embed_dim``.
-        drop_path_rate: stochastic depth of the last block (linearly increasing from 0 in block 0).
+        drop_path: stochastic depth of the last block (linearly increasing from 0 in block 0).
         ln_eps: LayerNorm epsilon (ViTPose: 1e-6).
         num_experts, part_features: ViTPose+ MoE FFN (``num_experts=1``: plain FFN).
         dataset_index: expert used when :meth:`forward` gets none (COCO=0, AIC=1, MPII=2,
@@ -404,7 +382,7 @@ class ViT(nn.Module):
         input_size: tuple[int, int] = (256, 192),
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
-        drop_path_rate: float = 0.0,
+        drop_path: float = 0.0,
         ln_eps: float = 1e-6,
         num_experts: int = 1,
         part_features: int = 0,
@@ -430,8 +408,8 @@ class ViT(nn.Module):
         self.patch_embed = PatchEmbed(embed_dim, patch_ratio=self.patch_ratio)
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.knowledge_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if knowledge_token else None
-        # stochastic depth grows linearly from 0 (first block) to drop_path_rate (last block)
-        rates = [drop_path_rate * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path_rate]
+        # stochastic depth grows linearly from 0 (first block) to drop_path (last block)
+        rates = [drop_path * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path]
         self.blocks = nn.ModuleList(
             Block(
                 embed_dim, num_heads, mlp_ratio, qkv_bias, rates[i], ln_eps, num_experts, part_features,

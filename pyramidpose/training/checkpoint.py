@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from pyramidpose.errors import CheckpointError
+from pyramidpose.models.checkpoints import save_model
 from pyramidpose.utils.io import atomic_path
 
 LAST = "last.pt"
@@ -85,8 +86,6 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
 
 def export_model(model: torch.nn.Module, path: str | Path) -> Path:
     """Save ``model`` in the format ``pyramidpose.load_model`` reads, atomically."""
-    from pyramidpose import save_model
-
     path = Path(path)
     with atomic_path(path) as tmp:
         save_model(model, tmp)

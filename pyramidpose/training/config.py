@@ -7,7 +7,7 @@ the accepted ones. ``--set optim.lr=1e-4`` overrides any field (values are parse
 
 :func:`dataclass_from_dict` and :func:`load_yaml_config` are the generic typed-YAML loaders behind
 it; the lifting and forecasting experiments use them too (re-exported by
-:mod:`pyramidpose.training.lift_trainer`).
+:mod:`pyramidpose.training.loop`).
 
 Pure Python (no torch import) so the CLI can validate a config quickly.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,26 +25,18 @@ from typing import Any
 import yaml
 
 from pyramidpose.errors import ConfigError
+from pyramidpose.models.config import ModelConfig, preset_fields
+from pyramidpose.skeletons import get_keypoint_set
 
 
 @dataclass
-class ModelConfig:
-    """The network to train."""
+class InitConfig:
+    """Where the weights of a run start from (random initialisation when both are ``null``)."""
 
-    name: str = "vitpose-b"
-    """Model name understood by ``pyramidpose.create_model`` (vitpose-tiny/s/b/l/h)."""
-    head: str = "classic"
-    """Heatmap decoder: ``classic`` (2 deconvolutions) or ``simple`` (bilinear x4 + conv)."""
-    input_size: tuple[int, int] = (256, 192)
-    """Network input (height, width) in pixels; heatmaps are a quarter of it."""
-    drop_path_rate: float | None = None
-    """Stochastic depth rate of the backbone; ``null`` keeps the model's default."""
     pretrained: str | None = None
     """Full checkpoint to start from (a pyramidpose or official ViTPose checkpoint)."""
     backbone_pretrained: str | None = None
     """Backbone-only weights (e.g. MAE); the position grid is resized when the input size differs."""
-    overrides: dict[str, Any] = field(default_factory=dict)
-    """Extra keyword arguments passed to ``create_model`` (e.g. neck variants)."""
 
 
 @dataclass
@@ -66,15 +59,12 @@ class DataConfig:
     det_score_thr: float = 0.0
     """Detections scoring below this are ignored."""
     keypoint_set: str = "coco"
-    """Keypoint layout name from :mod:`pyramidpose.skeletons` (sets K, flip pairs, OKS sigmas)."""
-    codec: str = "udp"
-    """Target encoding and decoding: ``udp`` (ViTPose) or ``msra``."""
+    """Keypoint layout name from :mod:`pyramidpose.skeletons` (sets K, flip pairs, OKS sigmas); the
+    model's ``keypoint_set`` and ``num_keypoints`` follow it unless given."""
     target: str = "heatmap"
     """What the model learns: ``heatmap`` (Gaussian heatmaps, MSE), ``sikr`` (AlphaPose's symmetric
     integral regression on the heatmap head's logits, L1) or ``simcc`` (coordinate classification,
-    KL; needs ``model.head: simcc``)."""
-    sigma: float = 2.0
-    """Gaussian sigma of the target heatmaps, in heatmap pixels."""
+    KL; needs ``model.head: simcc``); the model's ``target`` follows it unless given."""
     padding: float = 1.25
     """Box enlargement factor before cropping."""
     flip_prob: float = 0.5
@@ -165,8 +155,10 @@ class TrainConfig:
     """Number of epochs."""
     batch_size: int = 64
     """Images per process per step (total batch = batch_size * world size * accumulate_steps)."""
-    amp: str = "none"
-    """Mixed precision: ``none`` (fp32), ``bf16`` (CPU and CUDA) or ``fp16`` (CUDA, with GradScaler)."""
+    amp: str = "auto"
+    """Precision: ``auto`` (bf16 where the hardware has it natively: CPUs with AMX/AVX512-BF16, CUDA
+    with bf16; fp16 + GradScaler on CUDA without bf16; fp32 otherwise), ``fp32`` (``none`` is the old
+    spelling), ``bf16`` (warns where emulated) or ``fp16`` (CUDA only)."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
     seed: int = 0
@@ -234,6 +226,9 @@ class Config:
     """A complete training configuration."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    """The network: :class:`pyramidpose.models.config.ModelConfig` itself (with the codec and the
+    typed ``neck`` section). ``name: vitpose-tiny`` alone fills the backbone size from the name."""
+    init: InitConfig = field(default_factory=InitConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -282,6 +277,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return _coerce(value, a, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1 and (dataclasses.is_dataclass(args[0]) or isinstance(value, dict)):
+            raise ConfigError(errors[0])  # "X | None" of a section: the section's own message
         raise ConfigError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -353,9 +350,8 @@ def dataclass_from_dict(
 
 def _check_choices(cfg: Config) -> None:
     choices = {
-        "data.codec": (cfg.data.codec, ("udp", "msra")),
         "optim.schedule": (cfg.optim.schedule, ("step", "cosine")),
-        "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
+        "train.amp": (cfg.train.amp, ("auto", "fp32", "bf16", "fp16", "none")),
         "distill.mode": (cfg.distill.mode, ("auto", "heatmaps", "keypoints")),
     }
     choices["data.target"] = (cfg.data.target, ("heatmap", "sikr", "simcc"))
@@ -364,12 +360,15 @@ def _check_choices(cfg: Config) -> None:
             raise ConfigError(f"{key}: '{value}' is not one of {', '.join(allowed)}")
     if (cfg.data.target == "simcc") != (cfg.model.head == "simcc"):
         raise ConfigError("data.target simcc and model.head simcc go together; set both or neither")
-    from pyramidpose.skeletons import get_keypoint_set
-
     try:
-        get_keypoint_set(cfg.data.keypoint_set)
+        kset = get_keypoint_set(cfg.data.keypoint_set)
     except KeyError as exc:
         raise ConfigError(f"data.keypoint_set: {exc.args[0]}") from None
+    if (cfg.model.keypoint_set, cfg.model.num_keypoints) != (kset.name, kset.num_keypoints):
+        raise ConfigError(
+            f"model.keypoint_set/num_keypoints ({cfg.model.keypoint_set}, {cfg.model.num_keypoints}) do not match "
+            f"data.keypoint_set {kset.name} ({kset.num_keypoints} keypoints); leave them out of the model section"
+        )
     positive = {
         "train.epochs": cfg.train.epochs,
         "train.batch_size": cfg.train.batch_size,
@@ -387,11 +386,80 @@ def config_from_dict(values: dict[str, Any], base_dir: str | Path = "") -> Confi
     """Build a :class:`Config` from a nested dict, checking every field name and type."""
     if not isinstance(values, dict):
         raise ConfigError(f"a config must be a mapping of sections, got {type(values).__name__}")
-    values = {k: v for k, v in values.items() if k != "base_dir"}
+    values = translate_old_spellings({k: v for k, v in values.items() if k != "base_dir"})
+    values["model"] = _complete_model_section(values.get("model") or {}, values.get("data") or {})
     cfg = dataclass_from_dict(Config, values, "", exclude=("base_dir",))
     cfg.base_dir = str(base_dir)
     _check_choices(cfg)
     return cfg
+
+
+#: Old training-config spellings -> where they live now (read with a FutureWarning).
+MOVED_FIELDS = {
+    ("model", "drop_path_rate"): ("model", "drop_path"),
+    ("model", "pretrained"): ("init", "pretrained"),
+    ("model", "backbone_pretrained"): ("init", "backbone_pretrained"),
+    ("data", "codec"): ("model", "codec"),
+    ("data", "sigma"): ("model", "sigma"),
+}
+
+
+def translate_old_spellings(values: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a config mapping written before the model section became :class:`ModelConfig`:
+    ``model.overrides: {...}`` is merged into ``model``, and the :data:`MOVED_FIELDS` move (a
+    ``null`` ``drop_path_rate`` meant "the model's default" and is dropped). Each translation warns
+    (FutureWarning) with the new spelling; the input is not modified."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in values.items()}
+    model = out.get("model")
+    if isinstance(model, dict) and "overrides" in model:
+        extra = model.pop("overrides") or {}
+        if not isinstance(extra, dict):
+            raise ConfigError(f"model.overrides: expected a mapping, got {extra!r}")
+        _warn_moved("model.overrides: {...}", "the fields directly in the model section (e.g. model.neck)")
+        for key, value in extra.items():
+            model.setdefault(key, value)
+    for (sec, key), (new_sec, new_key) in MOVED_FIELDS.items():
+        section = out.get(sec)
+        if not isinstance(section, dict) or key not in section:
+            continue
+        value = section.pop(key)
+        _warn_moved(f"{sec}.{key}", f"{new_sec}.{new_key}")
+        if value is None and new_key == "drop_path":
+            continue
+        target = out.setdefault(new_sec, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"section '{new_sec}' must be a mapping of fields")
+        target.setdefault(new_key, value)
+    return out
+
+
+def _warn_moved(old: str, new: str) -> None:
+    warnings.warn(f"config: '{old}' is an old spelling; write {new} instead", FutureWarning, stacklevel=4)
+
+
+def _complete_model_section(model: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Fill what the model section may leave out: the backbone size from ``name`` when no
+    ``backbone`` is given, and the keypoint layout from ``data.keypoint_set``."""
+    if not isinstance(model, dict):
+        return model
+    model = dict(model)
+    if "backbone" not in model:
+        name = model.get("name", ModelConfig.name)
+        if not isinstance(name, str):
+            raise ConfigError(f"model.name: expected a string, got {name!r}")
+        fields = preset_fields(name, model.get("head"))
+        if any(k in model for k in ("embed_dim", "depth", "num_heads")):
+            fields["backbone"] = "custom"  # as create_model: a size given by hand is a custom backbone
+        model = {**fields, **model, "name": fields["name"]}
+    if "keypoint_set" not in model or "num_keypoints" not in model:
+        try:
+            kset = get_keypoint_set(str(data.get("keypoint_set", DataConfig.keypoint_set)))
+        except KeyError as exc:
+            raise ConfigError(f"data.keypoint_set: {exc.args[0]}") from None
+        model.setdefault("keypoint_set", kset.name)
+        model.setdefault("num_keypoints", kset.num_keypoints)
+    model.setdefault("target", data.get("target", DataConfig.target))
+    return model
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

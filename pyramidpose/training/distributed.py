@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from pyramidpose.errors import ConfigError
+from pyramidpose.utils.device import resolve_device
 
 
 @dataclass
@@ -37,15 +38,15 @@ class DistInfo:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> this process's CUDA device when available, else CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device is '{name}' but CUDA is not available; use 'cpu' or 'auto'")
-        if name == "cuda":
-            return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
-    return torch.device(name)
+    """``auto`` -> this process's CUDA device when available, else CPU (see
+    :func:`pyramidpose.utils.device.resolve_device`); plain ``cuda`` is this rank's GPU."""
+    try:
+        device = resolve_device(name)
+    except ConfigError as exc:
+        raise ConfigError(f"train.device: {exc}") from None
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+    return device
 
 
 def init_distributed(device_name: str = "auto") -> DistInfo:
@@ -84,15 +85,6 @@ def all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
-
-
-def broadcast_object(obj: Any, info: DistInfo) -> Any:
-    """Rank 0's ``obj`` on every rank."""
-    if not info.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def all_reduce_mean(value: float, info: DistInfo) -> float:

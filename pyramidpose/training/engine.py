@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import csv
-import io
+import dataclasses
 import math
-import os
-import random
-import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +31,17 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from pyramidpose.codecs.coordinates import coordinate_codec
 from pyramidpose.codecs.heatmap import HeatmapCodec
 from pyramidpose.data.coco import CocoKeypointDataset, ResumableDistributedSampler
+from pyramidpose.data.proposals import ProposalModel
 from pyramidpose.errors import CheckpointError, ConfigError, DataError
+from pyramidpose.models.checkpoints import load_backbone_weights, load_state_dict_strict, read_checkpoint
+from pyramidpose.models.pose_model import PoseModel, PoseOutput
+from pyramidpose.models.vit import resize_pos_embed, token_grid
+from pyramidpose.training import distill
 from pyramidpose.training.checkpoint import (
     LAST,
     capture_rng_state,
@@ -46,6 +51,7 @@ from pyramidpose.training.checkpoint import (
     save_training_state,
 )
 from pyramidpose.training.config import Config, config_from_dict, load_config, resolve_data_path
+from pyramidpose.training.distill import install_token, load_token
 from pyramidpose.training.distributed import (
     DistInfo,
     all_gather_objects,
@@ -55,13 +61,18 @@ from pyramidpose.training.distributed import (
     shutdown,
 )
 from pyramidpose.training.losses import KeypointMSELoss
-from pyramidpose.training.optim import LRSchedule, ModelEMA, build_optimizer
+from pyramidpose.training.metrics_log import plot_curves, write_metrics_csv
+from pyramidpose.training.optim import ModelEMA, build_optimizer
+from pyramidpose.training.schedule import LRScheduler, vitpose_schedule
+from pyramidpose.training.seeding import seed_everything
 from pyramidpose.training.validation import validate
-from pyramidpose.utils.io import atomic_path, write_text_atomic
-
-#: Test hook: ``PYRAMIDPOSE_DEBUG_KILL_AT_STEP=N`` makes the process SIGKILL itself right after
-#: optimiser step N (and after any checkpoint of that step), to test crash-resume for real.
-KILL_ENV = "PYRAMIDPOSE_DEBUG_KILL_AT_STEP"
+from pyramidpose.utils.device import (
+    Precision,
+    autocast_context,
+    choose_precision,
+    machine_summary,
+)
+from pyramidpose.utils.io import write_text_atomic
 
 METRIC_FIELDS = [
     "epoch", "step", "lr", "loss", "val_AP", "val_AP50", "val_AP75", "val_AR",
@@ -95,63 +106,35 @@ def check_data_paths(cfg: Config) -> dict[str, Path | None]:
     return paths
 
 
-def _model_args(cfg: Config) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    from pyramidpose.skeletons import get_keypoint_set
-
-    kset = get_keypoint_set(cfg.data.keypoint_set)
-    kwargs = dict(cfg.model.overrides)
-    if cfg.model.drop_path_rate is not None:
-        kwargs.setdefault("drop_path", cfg.model.drop_path_rate)
-    kwargs.setdefault("keypoint_set", kset.name)
-    kwargs.setdefault("codec", cfg.data.codec)
+def build_model(cfg: Config) -> PoseModel:
+    """The untrained model of ``cfg.model`` (a copy of the config: the model may change its own);
+    with ``distill.knowledge_token`` the backbone gets the token slot."""
+    mcfg = copy.deepcopy(cfg.model)
     if cfg.distill.knowledge_token:
-        kwargs.setdefault("knowledge_token", True)
-    kwargs.setdefault("target", cfg.data.target)
-    kwargs.update(num_keypoints=kset.num_keypoints, input_size=tuple(cfg.model.input_size), head=cfg.model.head)
-    return (cfg.model.name,), kwargs
-
-
-def check_model_config(cfg: Config) -> None:
-    """Fail early (ConfigError) when ``cfg.model`` does not describe a buildable model."""
-    from pyramidpose.models.pose_model import config_for
-
-    args, kwargs = _model_args(cfg)
-    config_for(*args, **kwargs)
-
-
-def build_model(cfg: Config) -> nn.Module:
-    """The untrained model of ``cfg.model`` (``create_model`` with the config's extra kwargs)."""
-    from pyramidpose import create_model
-
-    args, kwargs = _model_args(cfg)
-    return create_model(*args, **kwargs)
+        mcfg = dataclasses.replace(mcfg, knowledge_token=True)
+    return PoseModel(mcfg)
 
 
 def init_weights(model: nn.Module, cfg: Config, log: Any = print) -> None:
-    """Initialise from ``model.pretrained`` (full checkpoint) and/or ``model.backbone_pretrained``."""
-    if cfg.model.pretrained:
-        from pyramidpose.models.checkpoints import load_state_dict_strict, read_checkpoint
-        from pyramidpose.models.vit import resize_pos_embed, token_grid
-
-        sd, src_cfg, fmt = read_checkpoint(cfg.model.pretrained)
+    """Initialise from ``init.pretrained`` (full checkpoint) and/or ``init.backbone_pretrained``."""
+    if cfg.init.pretrained:
+        sd, src_cfg, fmt = read_checkpoint(cfg.init.pretrained)
         sd = dict(sd)
         own = model.state_dict()
         pos = sd.get("backbone.pos_embed")
         if pos is not None and pos.shape != own["backbone.pos_embed"].shape:
             sd["backbone.pos_embed"] = resize_pos_embed(
-                pos, token_grid(src_cfg.input_size, src_cfg.patch_ratio), tuple(unwrap(model).backbone.grid)
+                pos, token_grid(src_cfg.input_size, src_cfg.patch_ratio), tuple(model.backbone.grid)
             )
         dropped = [k for k, v in sd.items() if k.startswith("head.") and k in own and v.shape != own[k].shape]
         for k in dropped:  # another keypoint count: keep the fresh final layer
             sd[k] = own[k]
-        load_state_dict_strict(model, sd, source=f"{cfg.model.pretrained} ({fmt} format)")
-        log(f"initialised from {cfg.model.pretrained} ({fmt})" + (f"; re-initialised {dropped}" if dropped else ""))
-    if cfg.model.backbone_pretrained:
-        from pyramidpose.models.checkpoints import load_backbone_weights
-
-        rep = load_backbone_weights(model, cfg.model.backbone_pretrained)
+        load_state_dict_strict(model, sd, source=f"{cfg.init.pretrained} ({fmt} format)")
+        log(f"initialised from {cfg.init.pretrained} ({fmt})" + (f"; re-initialised {dropped}" if dropped else ""))
+    if cfg.init.backbone_pretrained:
+        rep = load_backbone_weights(model, cfg.init.backbone_pretrained)
         log(
-            f"backbone from {cfg.model.backbone_pretrained}: {len(rep['loaded'])} tensors loaded, "
+            f"backbone from {cfg.init.backbone_pretrained}: {len(rep['loaded'])} tensors loaded, "
             f"{len(rep['missing'])} missing"
         )
 
@@ -159,17 +142,13 @@ def init_weights(model: nn.Module, cfg: Config, log: Any = print) -> None:
 def make_dataset(cfg: Config, train: bool, paths: dict[str, Path | None] | None = None) -> CocoKeypointDataset:
     """The training (augmented, with targets) or validation dataset of ``cfg``."""
     paths = paths or check_data_paths(cfg)
-    from pyramidpose.codecs.coordinates import coordinate_codec
-
     d = cfg.data
-    codec = HeatmapCodec(input_size=tuple(cfg.model.input_size), sigma=d.sigma, udp=d.codec == "udp")
-    target_codec = coordinate_codec(d.target, tuple(cfg.model.input_size), d.codec == "udp")
+    codec = HeatmapCodec.from_config(cfg.model)  # input size, sigma, UDP or MSRA: the model's codec
+    target_codec = coordinate_codec(d.target, tuple(cfg.model.input_size), cfg.model.codec == "udp")
     common = dict(keypoint_set=d.keypoint_set, codec=codec, padding=d.padding, target_codec=target_codec)
     if train:
         proposals = None
         if d.proposals and d.proposal_prob > 0:
-            from pyramidpose.data.proposals import ProposalModel
-
             beside = Path(cfg.base_dir) / d.proposals if cfg.base_dir else None
             path = beside if beside is not None and beside.is_file() else resolve_data_path(cfg, d.proposals)
             proposals = ProposalModel.load(path)  # type: ignore[arg-type]
@@ -216,16 +195,16 @@ def _fork_safe_opencv(num_workers: int) -> None:
         cv2.setNumThreads(1)
 
 
-def autocast_context(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for ``amp`` = bf16/fp16, a no-op context for ``none``."""
-    if amp == "none":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+class TrainingForward(nn.Module):
+    """Runs ``model.forward_train`` as its ``forward``, so that DistributedDataParallel's hooks see
+    the training pass (heatmaps + auxiliary maps) while ``model.forward`` stays heatmaps-only."""
 
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
+    def forward(self, x: torch.Tensor) -> PoseOutput:
+        return self.model.forward_train(x)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -251,8 +230,6 @@ class _Logger:
     def __call__(self, msg: str) -> None:
         if not self.enabled:
             return
-        from tqdm import tqdm
-
         tqdm.write(msg, file=sys.stderr)
         assert self.file is not None
         self.file.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}\n")
@@ -269,59 +246,9 @@ class _Logger:
             self.tb.close()
 
 
-def _write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in METRIC_FIELDS})
-    write_text_atomic(path, buf.getvalue())
-
-
-def plot_curves(path: Path, rows: list[dict[str, Any]], step_losses: list[tuple[int, float]]) -> None:
-    """Loss (per logged step and per epoch) and validation AP curves as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    if step_losses:
-        s, v = zip(*step_losses)
-        ax1.plot(s, v, lw=0.8, alpha=0.6, label="logged steps")
-    if rows:
-        ax1.plot([r["step"] for r in rows], [r["loss"] for r in rows], "o-", label="epoch mean")
-    ax1.set_xlabel("optimiser step")
-    ax1.set_ylabel("keypoint MSE loss")
-    ax1.set_yscale("log")
-    ax1.legend()
-    ax1.set_title("training loss")
-    ap = [(r["epoch"], r["val_AP"], r.get("val_AR")) for r in rows if r.get("val_AP") is not None]
-    if ap:
-        e, a, ar = zip(*ap)
-        ax2.plot(e, a, "o-", label="AP")
-        ax2.plot(e, ar, "s--", label="AR")
-        ax2.legend()
-    else:
-        ax2.text(0.5, 0.5, "no validation run", ha="center", va="center", transform=ax2.transAxes)
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("COCO keypoint AP / AR")
-    ax2.set_title("validation")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-
-
 # --------------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------------
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds the global state libraries may use
-    torch.manual_seed(seed)
 
 
 def train(
@@ -330,6 +257,7 @@ def train(
     max_steps: int | None = None,
     resume: str | Path | None = None,
     seed: int | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Train a 2D pose model; returns the final metrics (on every rank; AP only on rank 0).
 
@@ -339,6 +267,8 @@ def train(
         max_steps: stop after this many optimiser steps in total (counting the steps of a resumed run).
         resume: a previous work directory (or its ``checkpoints/last.pt``) to continue from exactly.
         seed: overrides ``train.seed``.
+        on_step: called with the step number after every optimiser step (and after a checkpoint of
+            that step); progress hooks, and the crash-resume test kills the process from it.
 
     Returns:
         ``{"epoch", "step", "loss", "lr", "AP", "AP50", "AP75", "AR", "best_AP", "wall_time_s",
@@ -355,49 +285,370 @@ def train(
         cfg = load_config(config)
     if seed is not None:
         cfg.train.seed = int(seed)
-    if cfg.train.amp == "fp16" and not (torch.cuda.is_available() and cfg.train.device != "cpu"):
-        raise ConfigError("train.amp=fp16 needs CUDA (fp16 with a GradScaler); use train.amp=bf16 on CPU")
-    check_model_config(cfg)
     paths = check_data_paths(cfg)  # before any process group or model: a bad path fails fast
     info = init_distributed(cfg.train.device)
+    precision = choose_precision(cfg.train.amp, info.device)  # fp16 on CPU fails before any work
     threads = torch.get_num_threads()
+    t_start = time.time()
     try:
-        return _train(cfg, Path(work_dir), paths, info, max_steps, resume_state)
+        run = _Run.start(cfg, Path(work_dir), paths, info, precision, max_steps, resume_state)
+        while run.epoch < cfg.train.epochs and run.step < run.limit:
+            run.end_epoch(*run.train_epoch(on_step))
+        return run.finish(t_start)
     finally:
         torch.set_num_threads(threads)  # train.threads must not leak into the caller
         shutdown(info)
 
 
-def _train(
-    cfg: Config,
-    work_dir: Path,
-    paths: dict[str, Path | None],
-    info: DistInfo,
-    max_steps: int | None,
-    resume_state: dict[str, Any] | None,
-) -> dict[str, Any]:
-    t_start = time.time()
-    device = info.device
-    if info.is_main:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        (work_dir / "checkpoints").mkdir(exist_ok=True)
-        write_text_atomic(work_dir / "config.yaml", cfg.to_yaml())
-    barrier(info)
-    log = _Logger(work_dir, info.is_main, cfg.train.tensorboard)
-    if cfg.train.threads:
-        torch.set_num_threads(int(cfg.train.threads))
+@dataclass
+class _EpochStats:
+    """What one (possibly partial) pass over the training batches measured on this rank."""
 
-    # data
-    train_ds = make_dataset(cfg, True, paths)
-    hm_teacher = None
-    if cfg.distill.teacher:  # knowledge distillation (training/distill.py)
-        from pyramidpose.training import distill
+    loss_sum: float = 0.0
+    batches: int = 0
+    images: int = 0
+    seconds: float = 0.0
+    skipped: Counter[str] = field(default_factory=Counter)
+    complete: bool = True
 
-        if distill.resolve_mode(cfg.distill) == "keypoints":
-            distill.attach_keypoint_teacher(train_ds, cfg.distill, log, progress=info.is_main)
+
+@dataclass
+class _Run:
+    """The state of one training run and its steps: :meth:`start`, then :meth:`train_epoch` and
+    :meth:`end_epoch` per epoch, then :meth:`finish`. Only rank 0 writes files."""
+
+    cfg: Config
+    work_dir: Path
+    info: DistInfo
+    precision: Precision
+    log: _Logger
+    model: PoseModel
+    net: nn.Module  # TrainingForward(model), wrapped in DDP when distributed
+    optimizer: torch.optim.Optimizer
+    scheduler: LRScheduler
+    scaler: torch.amp.GradScaler
+    ema: ModelEMA | None
+    criterion: Any  # KeypointMSELoss, or the coordinate codec's loss (SIKR: L1, SimCC: KL)
+    sampler: ResumableDistributedSampler
+    train_ds: CocoKeypointDataset
+    val_ds: CocoKeypointDataset | None
+    limit: int
+    hm_teacher: Any = None  # distillation: a heatmap teacher (training/distill.py), or None
+    epoch: int = 0
+    step: int = 0
+    batch_in_epoch: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    step_losses: list[tuple[int, float]] = field(default_factory=list)
+    best_ap: float = -1.0
+    total_images: int = 0
+    total_seconds: float = 0.0
+    last: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def start(
+        cls,
+        cfg: Config,
+        work_dir: Path,
+        paths: dict[str, Path | None],
+        info: DistInfo,
+        precision: Precision,
+        max_steps: int | None,
+        resume_state: dict[str, Any] | None,
+    ) -> _Run:
+        """Directories, logger, datasets, model, optimiser and schedule; restores a resumed state."""
+        if info.is_main:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            (work_dir / "checkpoints").mkdir(exist_ok=True)
+            write_text_atomic(work_dir / "config.yaml", cfg.to_yaml())
+        barrier(info)
+        log = _Logger(work_dir, info.is_main, cfg.train.tensorboard)
+        if cfg.train.threads:
+            torch.set_num_threads(int(cfg.train.threads))
+        train_ds, val_ds = _datasets(cfg, paths, info, log)
+        hm_teacher = _teacher(cfg, train_ds, info, log)
+        log(f"{precision} [train.amp={cfg.train.amp}]; machine: {machine_summary()}")
+        model, net = _model_for_training(cfg, info, log)
+        optimizer = build_optimizer(model, cfg.optim)
+        sampler = ResumableDistributedSampler(
+            len(train_ds), cfg.train.batch_size, info.world_size, info.rank, cfg.train.seed,
+            accumulate=cfg.optim.accumulate_steps, repeat=cfg.data.repeat,
+        )  # fmt: skip
+        steps_per_epoch = sampler.batches_per_epoch // cfg.optim.accumulate_steps
+        scheduler = LRScheduler(optimizer, vitpose_schedule(cfg.optim, steps_per_epoch, cfg.train.epochs))
+        total_steps = steps_per_epoch * cfg.train.epochs
+        run = cls(
+            cfg=cfg, work_dir=work_dir, info=info, precision=precision, log=log, model=model, net=net,
+            optimizer=optimizer, scheduler=scheduler,
+            scaler=torch.amp.GradScaler(info.device.type, enabled=precision.use_grad_scaler),
+            ema=ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema else None,
+            criterion=train_ds.target_codec.loss if train_ds.target_codec is not None else KeypointMSELoss(
+                cfg.loss.use_target_weight, cfg.loss.ohkm, cfg.loss.ohkm_topk, cfg.loss.loss_weight
+            ),
+            sampler=sampler, train_ds=train_ds, val_ds=val_ds, hm_teacher=hm_teacher,
+            limit=min(total_steps, max_steps) if max_steps is not None else total_steps,
+        )  # fmt: skip
+        seed_everything(cfg.train.seed + 1000 * info.rank + 1)
+        if resume_state is not None:
+            run.restore(resume_state)
+        _fork_safe_opencv(cfg.data.num_workers)
+        return run
+
+    def restore(self, s: dict[str, Any]) -> None:
+        """Continue exactly from a state written by :meth:`save` (weights, optimiser, RNGs...)."""
+        if s.get("world_size", 1) != self.info.world_size:
+            self.log(f"note: resuming a {s.get('world_size', 1)}-process run with {self.info.world_size} processes")
+        try:
+            self.model.load_state_dict(s["model"])
+            self.optimizer.load_state_dict(s["optimizer"])
+        except (RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"the resumed checkpoint does not match this config's model: {exc}") from None
+        self.scheduler.load_state_dict(s["schedule"])
+        if s.get("scaler"):
+            self.scaler.load_state_dict(s["scaler"])
+        if self.ema is not None and s.get("ema"):
+            self.ema.load_state_dict(s["ema"])
+        self.epoch, self.step, self.batch_in_epoch = int(s["epoch"]), int(s["step"]), int(s["batch_in_epoch"])
+        self.rows = list(s.get("history", []))
+        self.step_losses = [(int(a), float(b)) for a, b in s.get("step_losses", [])]
+        self.best_ap = float(s.get("best_ap", -1.0))
+        rngs = s["rng"]
+        restore_rng_state(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
+        self.log(f"resumed from epoch {self.epoch}, step {self.step} (batch {self.batch_in_epoch} of the epoch)")
+
+    # ------------------------------------------------------------------ training
+    def train_epoch(self, on_step: Callable[[int], None] | None) -> tuple[_EpochStats, int]:
+        """Run the rest of the current epoch (or up to the step limit); returns the statistics and
+        the epoch number shown in reports (1-based)."""
+        cfg, info = self.cfg, self.info
+        self.sampler.set_epoch(self.epoch)
+        self.sampler.set_start(self.batch_in_epoch)
+        loader = DataLoader(
+            self.train_ds, batch_size=cfg.train.batch_size, sampler=self.sampler,
+            num_workers=cfg.data.num_workers, collate_fn=collate, pin_memory=info.device.type == "cuda",
+            drop_last=False, worker_init_fn=_worker_init if cfg.data.num_workers else None,
+            generator=torch.Generator().manual_seed(cfg.train.seed),
+        )  # fmt: skip
+        self.net.train()
+        stats = _EpochStats()
+        bar = tqdm(
+            total=self.sampler.batches_per_epoch, initial=self.batch_in_epoch,
+            desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", disable=not info.is_main, leave=False,
+            dynamic_ncols=True,
+        )  # fmt: skip
+        t0 = time.time()
+        for batch in loader:
+            loss = self._forward_backward(batch, stats)
+            bar.update(1)
+            if self.batch_in_epoch % cfg.optim.accumulate_steps:
+                continue  # gradients accumulate until the last micro-batch of the step
+            self._optimizer_step()
+            self._log_step(loss, bar)
+            mid_epoch = self.batch_in_epoch < self.sampler.batches_per_epoch
+            every = cfg.checkpoint.save_every_steps
+            if every and self.step % every == 0 and mid_epoch:
+                self.save()
+            if on_step is not None:
+                on_step(self.step)
+            if self.step >= self.limit and mid_epoch:
+                stats.complete = False
+                break
+        bar.close()
+        stats.seconds = time.time() - t0
+        shown = self.epoch + 1
+        if stats.complete:
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        return stats, shown
+
+    def _forward_backward(self, batch: dict[str, Any], stats: _EpochStats) -> torch.Tensor:
+        """Loss of one micro-batch (heatmaps + auxiliary maps) and its scaled backward pass."""
+        for ok, err in zip(batch["valid"].tolist(), batch["error"]):
+            if not ok:
+                stats.skipped[err] += 1
+        device = self.info.device
+        img = batch["image"].to(device, non_blocking=True)
+        target = batch["target"].to(device, non_blocking=True)
+        weight = batch["target_weight"].to(device, non_blocking=True)
+        accum = self.cfg.optim.accumulate_steps
+        sync_now = (self.batch_in_epoch + 1) % accum == 0
+        no_sync = self.info.distributed and not sync_now
+        with self.net.no_sync() if no_sync else contextlib.nullcontext():  # type: ignore[operator]
+            with autocast_context(self.precision):
+                out = self.net(img)
+            loss = self.criterion(out.heatmaps.float(), target, weight)
+            if "teacher_target" in batch or self.hm_teacher is not None:
+                loss = self._distill_loss(loss, batch, img, out.heatmaps)
+            aux = self.model.aux_loss(out, target, weight)
+            if aux is not None:
+                loss = loss + aux.float()
+            self.scaler.scale(loss / accum).backward()
+        self.batch_in_epoch += 1
+        stats.loss_sum += float(loss.detach())
+        stats.batches += 1
+        stats.images += img.shape[0]
+        return loss
+
+    def _distill_loss(
+        self, gt_loss: torch.Tensor, batch: dict[str, Any], img: torch.Tensor, heatmaps: torch.Tensor
+    ) -> torch.Tensor:
+        """Ground-truth loss blended with the teacher's (rendered keypoints or resampled heatmaps)."""
+        device = self.info.device
+        if "teacher_target" in batch:
+            t_target = batch["teacher_target"].to(device, non_blocking=True)
+            t_weight = batch["teacher_weight"].to(device, non_blocking=True)
         else:
-            hm_teacher = distill.HeatmapTeacher(cfg.distill.teacher, device, udp=cfg.data.codec == "udp")
-            log(f"distill: mimicking the heatmaps of {cfg.distill.teacher}")
+            t_target, t_weight = self.hm_teacher(img, tuple(heatmaps.shape[-2:])), None
+        d = self.cfg.distill
+        return d.gt_weight * gt_loss + d.mimic_weight * self.criterion(heatmaps.float(), t_target, t_weight)
+
+    def _optimizer_step(self) -> None:
+        """Clip, step (through the GradScaler), advance the schedule and the EMA."""
+        if self.cfg.optim.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.step += 1
+
+    @property
+    def lr(self) -> float:
+        """Current learning rate of the head (the base rate times the schedule)."""
+        return self.scheduler.lr(self.cfg.optim.lr)
+
+    def _log_step(self, loss: torch.Tensor, bar: Any) -> None:
+        if self.step % self.cfg.train.log_interval == 0 or self.step == 1:
+            lv = float(loss.detach())
+            self.step_losses.append((self.step, lv))
+            bar.set_postfix(loss=f"{lv:.3e}", lr=f"{self.lr:.2e}")
+            self.log.scalar("train/loss", lv, self.step)
+            self.log.scalar("train/lr", self.lr, self.step)
+
+    # ------------------------------------------------------------------ end of an epoch
+    def end_epoch(self, stats: _EpochStats, shown_epoch: int) -> None:
+        """Report, validate when due, checkpoint and export (after an epoch or the step budget)."""
+        cfg, info = self.cfg, self.info
+        self.total_images += stats.images * info.world_size
+        self.total_seconds += stats.seconds
+        mean_loss = all_reduce_mean(stats.loss_sum / max(1, stats.batches), info)
+        skipped: Counter[str] = Counter()
+        for part in all_gather_objects(dict(stats.skipped), info):
+            skipped.update(part)
+        final = self.step >= self.limit or self.epoch >= cfg.train.epochs
+        due = stats.complete and self.epoch % cfg.eval.interval == 0 if cfg.eval.interval > 0 else False
+        val = None
+        if self.val_ds is not None and (final or due):
+            val = validate(self.eval_model(), self.val_ds, cfg, info, self.precision, progress=info.is_main)
+            if self.ema is None:
+                self.net.train()
+        row = {
+            "epoch": shown_epoch, "step": self.step, "lr": self.lr, "loss": mean_loss,
+            "val_AP": None if val is None else val.get("AP"), "val_AP50": None if val is None else val.get("AP50"),
+            "val_AP75": None if val is None else val.get("AP75"), "val_AR": None if val is None else val.get("AR"),
+            "images_per_s": round(stats.images * info.world_size / max(stats.seconds, 1e-9), 2),
+            "epoch_time_s": round(stats.seconds, 2), "skipped": sum(skipped.values()),
+        }  # fmt: skip
+        self.rows.append(row)
+        self.log(_epoch_message(row, val, skipped))
+        if val is not None:
+            self.log.scalar("val/AP", val.get("AP", 0.0), self.step)
+        improved = val is not None and val.get("AP", -1.0) > self.best_ap
+        if improved:
+            self.best_ap = float(val["AP"])  # type: ignore[index]
+        self.save()
+        if info.is_main:
+            write_metrics_csv(self.work_dir / "metrics.csv", self.rows, METRIC_FIELDS)
+            self.export("model_last.safetensors")
+            if improved:
+                self.export("model_best.safetensors")
+            if stats.complete and cfg.checkpoint.interval and self.epoch % cfg.checkpoint.interval == 0:
+                self.export(f"model_epoch_{self.epoch}.safetensors")
+        barrier(info)
+        self.last = {"val": val, "loss": mean_loss, "skipped": sum(skipped.values())}
+
+    def eval_model(self) -> nn.Module:
+        """The weights that are validated and exported: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    # ------------------------------------------------------------------ files
+    def state(self) -> dict[str, Any] | None:
+        """The resumable state (rank 0; ``None`` on other ranks, which only contribute their RNGs)."""
+        rng_all = all_gather_objects(capture_rng_state(), self.info)
+        if not self.info.is_main:
+            return None
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "ema": self.ema.state_dict() if self.ema is not None else {},
+            "epoch": self.epoch,
+            "step": self.step,
+            "batch_in_epoch": self.batch_in_epoch,
+            "rng": rng_all,
+            "world_size": self.info.world_size,
+            "history": self.rows,
+            "step_losses": [list(x) for x in self.step_losses],
+            "best_ap": self.best_ap,
+            "config": self.cfg.to_dict(),
+        }
+
+    def save(self) -> None:
+        """Write ``checkpoints/last.pt`` (atomically, rank 0) and wait for every rank."""
+        state = self.state()
+        if state is not None:
+            save_training_state(self.work_dir / "checkpoints" / LAST, state)
+        barrier(self.info)
+
+    def export(self, name: str) -> Path | None:
+        """Write the validated weights as ``name`` in the one weights format (rank 0)."""
+        if not self.info.is_main:
+            return None
+        return export_model(self.eval_model(), self.work_dir / name)
+
+    def finish(self, t_start: float) -> dict[str, Any]:
+        """Final files (last weights, curves) and the result dict."""
+        if self.info.is_main:
+            if not (self.work_dir / "model_last.safetensors").exists():
+                self.export("model_last.safetensors")
+            try:
+                plot_curves(
+                    self.work_dir / "curves.png", self.step_losses, self.rows, ["val_AP", "val_AR"],
+                    epoch_loss="loss", loss_label="keypoint MSE loss", metric_label="COCO keypoint AP / AR",
+                )  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - a plotting problem must not lose a finished run
+                self.log(f"could not draw curves.png: {exc}")
+        wall = time.time() - t_start
+        val = self.last.get("val") or {}
+        result = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "loss": self.last.get("loss", self.rows[-1]["loss"] if self.rows else math.nan),
+            "lr": self.lr,
+            "AP": val.get("AP"),
+            "AP50": val.get("AP50"),
+            "AP75": val.get("AP75"),
+            "AR": val.get("AR"),
+            "best_AP": self.best_ap if self.best_ap >= 0 else None,
+            "wall_time_s": wall,
+            "images_per_s": self.total_images / self.total_seconds if self.total_seconds > 0 else None,
+            "skipped": self.last.get("skipped", 0),
+            "model_path": str(self.work_dir / "model_last.safetensors"),
+            "work_dir": str(self.work_dir),
+        }
+        ap = val.get("AP")
+        self.log(f"done: {self.step} steps in {wall:.1f} s" + (f", val AP {ap:.4f}" if ap is not None else ""))
+        self.log.close()
+        return result
+
+
+def _datasets(
+    cfg: Config, paths: dict[str, Path | None], info: DistInfo, log: _Logger
+) -> tuple[CocoKeypointDataset, CocoKeypointDataset | None]:
+    train_ds = make_dataset(cfg, True, paths)
     val_ds = make_dataset(cfg, False, paths) if cfg.data.val_ann and cfg.eval.interval > 0 else None
     for name, ds in (("train", train_ds), ("val", val_ds)):
         if ds is not None and ds.skipped:
@@ -405,270 +656,56 @@ def _train(
     log(
         f"train: {len(train_ds)} persons from {paths['data.train_ann']}"
         + (f"; val: {len(val_ds)} boxes" if val_ds is not None else "; no validation")
-        + f"; world size {info.world_size}, device {device}, amp {cfg.train.amp}"
+        + f"; world size {info.world_size}, device {info.device}"
     )
+    return train_ds, val_ds
 
-    # model (identical initialisation on every rank)
-    _seed_all(cfg.train.seed)
+
+def _teacher(cfg: Config, train_ds: CocoKeypointDataset, info: DistInfo, log: _Logger) -> Any:
+    """Knowledge distillation (training/distill.py): keypoint teachers render their targets into the
+    training samples; a heatmap teacher is returned and runs on every batch."""
+    if not cfg.distill.teacher:
+        return None
+    if distill.resolve_mode(cfg.distill) == "keypoints":
+        distill.attach_keypoint_teacher(train_ds, cfg.distill, log, progress=info.is_main)
+        return None
+    log(f"distill: mimicking the heatmaps of {cfg.distill.teacher}")
+    return distill.HeatmapTeacher(cfg.distill.teacher, info.device, udp=cfg.model.codec == "udp")
+
+
+def _model_for_training(cfg: Config, info: DistInfo, log: _Logger) -> tuple[PoseModel, nn.Module]:
+    """The model (identical initialisation on every rank) and what the loop calls: its
+    ``forward_train``, wrapped in DistributedDataParallel when distributed."""
+    seed_everything(cfg.train.seed)
     model = build_model(cfg)
     init_weights(model, cfg, log)
     if cfg.distill.knowledge_token:
-        from pyramidpose.training.distill import install_token, load_token
-
         install_token(model, load_token(cfg.distill.knowledge_token))
         log(f"distill: frozen knowledge token from {cfg.distill.knowledge_token}")
-    model.to(device)
-    ddp: nn.Module = model
+    model.to(info.device)
+    if info.distributed and cfg.train.sync_bn and info.device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    net: nn.Module = TrainingForward(model)
     if info.distributed:
-        if cfg.train.sync_bn and device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        ddp = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device] if device.type == "cuda" else None,
-        )  # fmt: skip
+        net = nn.parallel.DistributedDataParallel(
+            net, device_ids=[info.device] if info.device.type == "cuda" else None
+        )
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model {cfg.model.name} ({cfg.model.head} head), {n_params / 1e6:.2f} M parameters")
+    return model, net
 
-    optimizer = build_optimizer(model, cfg.optim)
-    accum = cfg.optim.accumulate_steps
-    sampler = ResumableDistributedSampler(
-        len(train_ds), cfg.train.batch_size, info.world_size, info.rank, cfg.train.seed, accumulate=accum,
-        repeat=cfg.data.repeat,
+
+def _epoch_message(row: dict[str, Any], val: dict[str, float] | None, skipped: Counter[str]) -> str:
+    msg = (
+        f"epoch {row['epoch']} step {row['step']}: loss {row['loss']:.4e} lr {row['lr']:.2e} "
+        f"{row['images_per_s']} img/s"
     )
-    batches_per_epoch = sampler.batches_per_epoch
-    steps_per_epoch = batches_per_epoch // accum
-    schedule = LRSchedule(optimizer, cfg.optim, steps_per_epoch, cfg.train.epochs)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16")
-    ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema else None
-    criterion: Any = KeypointMSELoss(cfg.loss.use_target_weight, cfg.loss.ohkm, cfg.loss.ohkm_topk, cfg.loss.loss_weight)
-    if train_ds.target_codec is not None:  # SIKR (L1 on expected coordinates) or SimCC (KL)
-        criterion = train_ds.target_codec.loss
-
-    epoch, step, batch_in_epoch = 0, 0, 0
-    rows: list[dict[str, Any]] = []
-    step_losses: list[tuple[int, float]] = []
-    best_ap = -1.0
-    _seed_all(cfg.train.seed + 1000 * info.rank + 1)
-    if resume_state is not None:
-        s = resume_state
-        if s.get("world_size", 1) != info.world_size:
-            log(f"note: resuming a {s.get('world_size', 1)}-process run with {info.world_size} processes")
-        try:
-            model.load_state_dict(s["model"])
-            optimizer.load_state_dict(s["optimizer"])
-        except (RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"the resumed checkpoint does not match this config's model: {exc}") from None
-        schedule.load_state_dict(s["schedule"])
-        if s.get("scaler"):
-            scaler.load_state_dict(s["scaler"])
-        if ema is not None and s.get("ema"):
-            ema.load_state_dict(s["ema"])
-        epoch, step, batch_in_epoch = int(s["epoch"]), int(s["step"]), int(s["batch_in_epoch"])
-        rows = list(s.get("history", []))
-        step_losses = [tuple(x) for x in s.get("step_losses", [])]  # type: ignore[misc]
-        best_ap = float(s.get("best_ap", -1.0))
-        rngs = s["rng"]
-        restore_rng_state(rngs[info.rank] if info.rank < len(rngs) else rngs[0])
-        log(f"resumed from epoch {epoch}, step {step} (batch {batch_in_epoch} of the epoch)")
-
-    total_steps = steps_per_epoch * cfg.train.epochs
-    limit = min(total_steps, max_steps) if max_steps is not None else total_steps
-    kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
-    amp = cfg.train.amp
-
-    def state_dict(cur_epoch: int, cur_batch: int) -> dict[str, Any] | None:
-        rng_all = all_gather_objects(capture_rng_state(), info)
-        if not info.is_main:
-            return None
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-            "ema": ema.state_dict() if ema is not None else {},
-            "epoch": cur_epoch,
-            "step": step,
-            "batch_in_epoch": cur_batch,
-            "rng": rng_all,
-            "world_size": info.world_size,
-            "history": rows,
-            "step_losses": [list(x) for x in step_losses],
-            "best_ap": best_ap,
-            "config": cfg.to_dict(),
-        }
-
-    def save(cur_epoch: int, cur_batch: int) -> None:
-        state = state_dict(cur_epoch, cur_batch)
-        if state is not None:
-            save_training_state(work_dir / "checkpoints" / LAST, state)
-        barrier(info)
-
-    def export(name: str) -> Path | None:
-        if not info.is_main:
-            return None
-        return export_model(ema.module if ema is not None else model, work_dir / name)
-
-    last_metrics: dict[str, Any] = {}
-    stats_imgs, stats_time = 0, 0.0
-    from tqdm import tqdm
-
-    _fork_safe_opencv(cfg.data.num_workers)
-    while epoch < cfg.train.epochs and step < limit:
-        sampler.set_epoch(epoch)
-        sampler.set_start(batch_in_epoch)
-        loader = DataLoader(
-            train_ds, batch_size=cfg.train.batch_size, sampler=sampler, num_workers=cfg.data.num_workers,
-            collate_fn=collate, pin_memory=device.type == "cuda", drop_last=False,
-            worker_init_fn=_worker_init if cfg.data.num_workers else None,
-            generator=torch.Generator().manual_seed(cfg.train.seed),
-        )  # fmt: skip
-        ddp.train()
-        loss_sum, loss_n, imgs = 0.0, 0, 0
-        skipped: Counter[str] = Counter()
-        bar = tqdm(
-            total=batches_per_epoch, initial=batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
-            disable=not info.is_main, leave=False, dynamic_ncols=True,
-        )  # fmt: skip
-        t0 = time.time()
-        stopped_early = False
-        for batch in loader:
-            for ok, err in zip(batch["valid"].tolist(), batch["error"]):
-                if not ok:
-                    skipped[err] += 1
-            img = batch["image"].to(device, non_blocking=True)
-            target = batch["target"].to(device, non_blocking=True)
-            weight = batch["target_weight"].to(device, non_blocking=True)
-            sync_now = (batch_in_epoch + 1) % accum == 0
-            ctx = ddp.no_sync() if info.distributed and not sync_now else contextlib.nullcontext()
-            with ctx:
-                with autocast_context(device, amp):
-                    out = ddp(img)
-                loss = criterion(out.float(), target, weight)
-                if "teacher_target" in batch or hm_teacher is not None:
-                    if "teacher_target" in batch:
-                        t_target = batch["teacher_target"].to(device, non_blocking=True)
-                        t_weight = batch["teacher_weight"].to(device, non_blocking=True)
-                    else:
-                        t_target, t_weight = hm_teacher(img, tuple(out.shape[-2:])), None
-                    loss = cfg.distill.gt_weight * loss + cfg.distill.mimic_weight * criterion(
-                        out.float(), t_target, t_weight
-                    )
-                aux_fn = getattr(model, "auxiliary_loss", None)
-                aux = aux_fn(target, weight) if aux_fn is not None else None
-                if aux is not None:
-                    loss = loss + aux.float()
-                scaler.scale(loss / accum).backward()
-            batch_in_epoch += 1
-            loss_sum += float(loss.detach())
-            loss_n += 1
-            imgs += img.shape[0]
-            bar.update(1)
-            if not sync_now:
-                continue
-            if cfg.optim.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            schedule.step()
-            if ema is not None:
-                ema.update(model)
-            step += 1
-            if step % cfg.train.log_interval == 0 or step == 1:
-                lv = float(loss.detach())
-                step_losses.append((step, lv))
-                bar.set_postfix(loss=f"{lv:.3e}", lr=f"{schedule.lr:.2e}")
-                log.scalar("train/loss", lv, step)
-                log.scalar("train/lr", schedule.lr, step)
-            mid_epoch = batch_in_epoch < batches_per_epoch
-            if cfg.checkpoint.save_every_steps and step % cfg.checkpoint.save_every_steps == 0 and mid_epoch:
-                save(epoch, batch_in_epoch)
-            if kill_at and step == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            if step >= limit and mid_epoch:
-                stopped_early = True
-                break
-        bar.close()
-        dt = time.time() - t0
-        stats_imgs += imgs * info.world_size
-        stats_time += dt
-        epoch_done = not stopped_early
-        # end of epoch (or of the step budget): report, validate, checkpoint
-        mean_loss = all_reduce_mean(loss_sum / max(1, loss_n), info)
-        skipped_all: Counter[str] = Counter()
-        for part in all_gather_objects(dict(skipped), info):
-            skipped_all.update(part)
-        shown_epoch = epoch + 1
-        if epoch_done:
-            epoch, batch_in_epoch = epoch + 1, 0
-        final = step >= limit or epoch >= cfg.train.epochs
-        val = None
-        do_val = val_ds is not None and (final or (epoch_done and epoch % cfg.eval.interval == 0))
-        if do_val:
-            val = validate(ema.module if ema is not None else ddp, val_ds, cfg, info, progress=info.is_main)
-            if ema is None:
-                ddp.train()
-        row = {
-            "epoch": shown_epoch, "step": step, "lr": schedule.lr, "loss": mean_loss,
-            "val_AP": None if val is None else val.get("AP"), "val_AP50": None if val is None else val.get("AP50"),
-            "val_AP75": None if val is None else val.get("AP75"), "val_AR": None if val is None else val.get("AR"),
-            "images_per_s": round(imgs * info.world_size / max(dt, 1e-9), 2), "epoch_time_s": round(dt, 2),
-            "skipped": sum(skipped_all.values()),
-        }  # fmt: skip
-        rows.append(row)
-        msg = (
-            f"epoch {shown_epoch} step {step}: loss {mean_loss:.4e} lr {schedule.lr:.2e} "
-            f"{row['images_per_s']} img/s"
+    if val is not None:
+        msg += (
+            f" | val AP {val.get('AP', 0):.4f} AP50 {val.get('AP50', 0):.4f} AR {val.get('AR', 0):.4f}"
+            f" ({int(val.get('num_predictions', 0))} persons)"
         )
-        if val is not None:
-            msg += (
-                f" | val AP {val.get('AP', 0):.4f} AP50 {val.get('AP50', 0):.4f} AR {val.get('AR', 0):.4f}"
-                f" ({int(val.get('num_predictions', 0))} persons)"
-            )
-            log.scalar("val/AP", val.get("AP", 0.0), step)
-        msg += f" | skipped {sum(skipped_all.values())} bad samples"
-        if skipped_all:
-            msg += f": {dict(skipped_all)}"
-        log(msg)
-        improved = val is not None and val.get("AP", -1.0) > best_ap
-        if improved:
-            best_ap = float(val["AP"])  # type: ignore[index]
-        save(epoch, batch_in_epoch)
-        if info.is_main:
-            _write_metrics_csv(work_dir / "metrics.csv", rows)
-            export("model_last.safetensors")
-            if improved:
-                export("model_best.safetensors")
-            if epoch_done and cfg.checkpoint.interval and epoch % cfg.checkpoint.interval == 0:
-                export(f"model_epoch_{epoch}.safetensors")
-        barrier(info)
-        last_metrics = {"val": val, "loss": mean_loss, "skipped": sum(skipped_all.values())}
-
-    if info.is_main:
-        if not (work_dir / "model_last.safetensors").exists():
-            export("model_last.safetensors")
-        try:
-            plot_curves(work_dir / "curves.png", rows, step_losses)
-        except Exception as exc:  # noqa: BLE001 - a plotting problem must not lose a finished run
-            log(f"could not draw curves.png: {exc}")
-    wall = time.time() - t_start
-    val = last_metrics.get("val") or {}
-    result = {
-        "epoch": epoch,
-        "step": step,
-        "loss": last_metrics.get("loss", rows[-1]["loss"] if rows else math.nan),
-        "lr": schedule.lr,
-        "AP": val.get("AP"),
-        "AP50": val.get("AP50"),
-        "AP75": val.get("AP75"),
-        "AR": val.get("AR"),
-        "best_AP": best_ap if best_ap >= 0 else None,
-        "wall_time_s": wall,
-        "images_per_s": stats_imgs / stats_time if stats_time > 0 else None,
-        "skipped": last_metrics.get("skipped", 0),
-        "model_path": str(work_dir / "model_last.safetensors"),
-        "work_dir": str(work_dir),
-    }
-    log(f"done: {step} steps in {wall:.1f} s" + (f", val AP {val['AP']:.4f}" if val.get("AP") is not None else ""))
-    log.close()
-    return result
+    msg += f" | skipped {sum(skipped.values())} bad samples"
+    if skipped:
+        msg += f": {dict(skipped)}"
+    return msg

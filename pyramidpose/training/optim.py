@@ -1,4 +1,4 @@
-"""AdamW with layer-wise learning-rate decay, the warm-up + step/cosine schedule, and weight EMA.
+"""AdamW with layer-wise learning-rate decay, and weight EMA (the schedule: :mod:`.schedule`).
 
 Layer-wise decay follows ViTPose/BEiT: with ``L`` transformer blocks, the patch embedding and the
 position embedding form layer 0, block ``i`` is layer ``i + 1`` and everything after the backbone
@@ -9,7 +9,6 @@ The position embedding, norms and biases (every 1-D parameter) get no weight dec
 from __future__ import annotations
 
 import copy
-import math
 import re
 from typing import Any
 
@@ -76,60 +75,6 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
     for g in groups:
         g.pop("names")
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-
-
-class LRSchedule:
-    """Per-step learning-rate factor: linear warm-up, then step decay at epoch milestones or cosine.
-
-    The warm-up follows mmcv: ``factor *= 1 - (1 - t / warmup_iters) * (1 - warmup_ratio)``. The state
-    is just the step counter, so resuming restores it exactly.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch: int, epochs: int):
-        self.optimizer = optimizer
-        self.cfg = cfg
-        self.steps_per_epoch = max(1, steps_per_epoch)
-        self.total_steps = self.steps_per_epoch * epochs
-        self.step_count = 0
-        for g in optimizer.param_groups:
-            g.setdefault("initial_lr", g["lr"])
-        self._apply()
-
-    def factor(self, step: int) -> float:
-        """Learning-rate multiplier at optimiser step ``step`` (0-based)."""
-        cfg = self.cfg
-        if cfg.schedule == "cosine":
-            progress = min(1.0, step / max(1, self.total_steps))
-            floor = cfg.min_lr / cfg.lr if cfg.lr > 0 else 0.0
-            f = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-        else:
-            epoch = step // self.steps_per_epoch
-            f = cfg.gamma ** sum(1 for m in cfg.milestones if epoch >= m)
-        if cfg.warmup_iters > 0 and step < cfg.warmup_iters:
-            f *= 1 - (1 - step / cfg.warmup_iters) * (1 - cfg.warmup_ratio)
-        return f
-
-    def _apply(self) -> None:
-        f = self.factor(self.step_count)
-        for g in self.optimizer.param_groups:
-            g["lr"] = g["initial_lr"] * f
-
-    def step(self) -> None:
-        """Advance by one optimiser step."""
-        self.step_count += 1
-        self._apply()
-
-    @property
-    def lr(self) -> float:
-        """Current learning rate of the head (the base learning rate times the schedule)."""
-        return self.cfg.lr * self.factor(self.step_count)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step_count": self.step_count}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step_count = int(state["step_count"])
-        self._apply()
 
 
 class ModelEMA:

@@ -24,9 +24,7 @@ from pyramidpose.errors import DataError
 from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
 from pyramidpose.inference.topdown import TopDownPredictor
 from pyramidpose.training.distributed import DistInfo, all_gather_objects
-
-#: The predictor's precision for the training config's ``train.amp``.
-AMP_TO_PRECISION = {"none": "fp32", "bf16": "bf16", "fp16": "fp16"}
+from pyramidpose.utils.device import Precision, choose_precision
 
 
 def predict_instances(
@@ -35,7 +33,7 @@ def predict_instances(
     batch_size: int = 32,
     flip_test: bool = True,
     device: torch.device | str = "cpu",
-    amp: str = "none",
+    precision: Precision | str = "auto",
     indices: list[int] | None = None,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
@@ -47,6 +45,8 @@ def predict_instances(
     """
     from tqdm import tqdm
 
+    if isinstance(precision, str):  # a config's train.amp (auto, fp32/none, bf16, fp16)
+        precision = choose_precision(precision, torch.device(device))
     idx = list(range(len(dataset))) if indices is None else list(indices)
     by_image: dict[str, list[Instance]] = {}
     for i in idx:
@@ -54,7 +54,7 @@ def predict_instances(
         by_image.setdefault(inst.image_path, []).append(inst)
     predictor = TopDownPredictor(
         model, codec=dataset.codec, device=device, flip_test=flip_test, batch_size=batch_size,
-        precision=AMP_TO_PRECISION.get(amp, "fp32"), keypoint_set=dataset.kpt_set, padding=dataset.padding,
+        precision=precision.name, keypoint_set=dataset.kpt_set, padding=dataset.padding,
         target_codec=getattr(dataset, "target_codec", None),
     )  # fmt: skip
     bad: Counter[str] = Counter()
@@ -87,7 +87,12 @@ def coco_ap(ann_file: Path, results: list[dict[str, Any]], sigmas: Any = None) -
 
 
 def validate(
-    model: nn.Module, dataset: CocoKeypointDataset, cfg: Any, info: DistInfo, progress: bool = False
+    model: nn.Module,
+    dataset: CocoKeypointDataset,
+    cfg: Any,
+    info: DistInfo,
+    precision: Precision | str = "auto",
+    progress: bool = False,
 ) -> dict[str, float] | None:
     """Predict on this rank's share of ``dataset``, gather on rank 0 and compute COCO AP there.
 
@@ -97,7 +102,7 @@ def validate(
     net = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     mine = list(range(info.rank, len(dataset), info.world_size))
     results, bad = predict_instances(
-        net, dataset, cfg.eval.batch_size, cfg.eval.flip_test, info.device, cfg.train.amp, indices=mine,
+        net, dataset, cfg.eval.batch_size, cfg.eval.flip_test, info.device, precision, indices=mine,
         progress=progress,
     )  # fmt: skip
     gathered = all_gather_objects((results, dict(bad)), info)
