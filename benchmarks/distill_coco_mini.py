@@ -23,21 +23,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _evaluate(model_path: Path, cfg) -> dict[str, float]:  # noqa: ANN001
-    from pyramidpose.evaluation.pck import pck_from_results
-
     from pyramidpose import load_model
+    from pyramidpose.evaluation.metrics import pck_bbox_per_axis
     from pyramidpose.training.engine import make_dataset
     from pyramidpose.training.validation import coco_ap, predict_instances
 
     ds = make_dataset(cfg, False)
     results, _ = predict_instances(load_model(model_path), ds, batch_size=32, flip_test=True)
     gt = json.loads(Path(ds.ann_file).read_text())
-    return {"AP": coco_ap(ds.ann_file, results)["AP"], "PCK@0.2": pck_from_results(gt, results, 0.2)["pck"]}
+    return {"AP": coco_ap(ds.ann_file, results)["AP"], "PCK@0.2": pck_bbox_per_axis(gt, results, 0.2)["pck"]}
 
 
 def _evaluate_teacher(teacher: str, cfg) -> dict[str, float]:  # noqa: ANN001
-    from pyramidpose.evaluation.pck import pck_from_results
-
+    from pyramidpose.evaluation.metrics import pck_bbox_per_axis
     from pyramidpose.inference.backends import load_backend
     from pyramidpose.training.distill import teacher_keypoints
     from pyramidpose.training.engine import make_dataset
@@ -51,7 +49,7 @@ def _evaluate_teacher(teacher: str, cfg) -> dict[str, float]:  # noqa: ANN001
         results.append({"image_id": inst.image_id, "category_id": 1, "keypoints": k.reshape(-1).tolist(),
                         "score": float(s[s > 0.2].mean()) if (s > 0.2).any() else 0.0})  # fmt: skip
     gt = json.loads(Path(ds.ann_file).read_text())
-    return {"AP": coco_ap(ds.ann_file, results)["AP"], "PCK@0.2": pck_from_results(gt, results, 0.2)["pck"]}
+    return {"AP": coco_ap(ds.ann_file, results)["AP"], "PCK@0.2": pck_bbox_per_axis(gt, results, 0.2)["pck"]}
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ from pyramidpose.models.pose_model import config_for
 DATA = Path(__file__).parent / "data" / "coco"
 
 VARIANTS = {
-    "windows": ["model.overrides={attention: [window, shifted, global, pooled, shifted, global], window_size: [2, 2]}"],
-    "overlapping": ["model.overrides={patch_ratio: 2, attention: [window, shifted, window, shifted, pooled, global],"
-                    " window_size: [4, 4]}"],
+    "windows": ["model.attention=[window, shifted, global, pooled, shifted, global]", "model.window_size=[2, 2]"],
+    "overlapping": ["model.patch_ratio=2", "model.attention=[window, shifted, window, shifted, pooled, global]",
+                    "model.window_size=[4, 4]"],
 }  # fmt: skip
 
 
@@ -70,8 +70,8 @@ def test_variant_trains_saves_loads_and_predicts(variant: str, coco_mini: Path, 
     assert out["step"] == 2
     path = tmp_path / "run" / "model_last.safetensors"
     model = pyramidpose.load_model(path)
-    assert model.config.attention == tuple(json.loads(json.dumps(cfg.model.overrides["attention"])))
-    assert model.config.patch_ratio == cfg.model.overrides.get("patch_ratio", 1)
+    assert model.config.attention == cfg.model.attention and len(cfg.model.attention) == 6
+    assert model.config.patch_ratio == cfg.model.patch_ratio == (2 if variant == "overlapping" else 1)
     # save -> load is bit-identical (weights and outputs)
     again = pyramidpose.load_model(pyramidpose.save_model(model, tmp_path / "again.safetensors"))
     assert again.config == model.config

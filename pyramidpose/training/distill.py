@@ -255,7 +255,7 @@ def install_token(model: nn.Module, token: torch.Tensor) -> None:
     """Copy a learned knowledge token into a student built with ``knowledge_token: true`` and freeze it."""
     param = getattr(getattr(model, "backbone", None), "knowledge_token", None)
     if param is None:
-        raise ConfigError("the student has no knowledge token: set model.overrides.knowledge_token: true")
+        raise ConfigError("the student has no knowledge token: set model.knowledge_token: true")
     if tuple(param.shape) != tuple(token.shape):
         raise ConfigError(f"knowledge token of width {token.shape[-1]} does not fit a student of width "
                           f"{param.shape[-1]}: teacher and student must have the same width")  # fmt: skip
