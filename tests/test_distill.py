@@ -63,8 +63,8 @@ def test_distill_by_heatmap_mimicking(coco_mini: Path, teacher: Path, tmp_path: 
 
     from pyramidpose.training.engine import train
 
-    cfg = tiny_config(coco_mini, [f"distill.teacher={teacher}", "distill.gt_weight=0.0", f"model.pretrained={teacher}",
-                                  "train.epochs=1", "data.max_train_instances=4", "optim.lr=0.0",
+    cfg = tiny_config(coco_mini, [f"distill.teacher={teacher}", "distill.gt_weight=0.0", f"init.pretrained={teacher}",
+                                  "train.epochs=1", "data.max_train_instances=4", "optim.lr=0.0", "train.amp=fp32",
                                   "optim.warmup_iters=0", "model.head=simple"])  # fmt: skip
     out = train(cfg, tmp_path / "run", max_steps=1)
     assert out["step"] == 1
