@@ -15,7 +15,6 @@ the defaults) and cheap next to the pose model (see ``docs/variants.md``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyramidpose.errors import CheckpointError, ConfigError
+from pyramidpose.models.checkpoints import load_state_dict_strict
+from pyramidpose.utils.weights_io import read_weights, write_weights
 
 SR_KIND = "heatmap_sr"
 
@@ -134,39 +135,21 @@ class HeatmapSR(nn.Module):
 
 
 def save_heatmap_sr(model: HeatmapSR, path: str | os.PathLike[str]) -> Path:
-    """Save as one ``.safetensors`` file with ``kind`` and the JSON config in its metadata (atomic)."""
-    from safetensors.torch import save_file
-
-    from pyramidpose.utils.io import atomic_path
-
-    p = Path(path)
-    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"kind": SR_KIND, "config": json.dumps(model.config.to_dict())}
-    with atomic_path(p) as tmp:
-        save_file(sd, str(tmp), metadata=meta)
-    return p
+    """Save in the one weights format (:mod:`pyramidpose.utils.weights_io`, kind ``heatmap_sr``)."""
+    return write_weights(path, model, SR_KIND, model.config.to_dict())
 
 
 def load_heatmap_sr(path: str | os.PathLike[str]) -> HeatmapSR:
     """Load a model written by :func:`save_heatmap_sr` (strict keys and shapes; eval mode)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
     p = Path(path)
     try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
-        sd = load_file(str(p))
-    except (OSError, SafetensorError) as exc:
-        raise CheckpointError(f"{p}: cannot read heatmap SR weights ({exc})") from None
-    if meta.get("kind") != SR_KIND:
-        raise CheckpointError(f"{p}: not a heatmap SR model (kind {meta.get('kind')!r}, expected {SR_KIND!r})")
+        w = read_weights(p, SR_KIND)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{p}: not a heatmap SR model ({exc})") from None
     try:
-        cfg = HeatmapSRConfig.from_dict(json.loads(meta["config"]))
-    except (KeyError, ValueError, TypeError, ConfigError) as exc:
-        raise CheckpointError(f"{p}: bad heatmap SR config in the metadata ({exc})") from None
+        cfg = HeatmapSRConfig.from_dict(w.config)
+    except (ValueError, TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{p}: bad heatmap SR config ({exc})") from None
     model = HeatmapSR(cfg)
-    from pyramidpose.models.checkpoints import load_state_dict_strict
-
-    load_state_dict_strict(model, sd, source=str(p), hint="Check that the file was written by save_heatmap_sr.")
+    load_state_dict_strict(model, w.state_dict, source=str(p), hint="Check that the file was written by save_heatmap_sr.")
     return model.eval()

@@ -22,7 +22,6 @@ The loss is ``gt_weight * MSE(student, GT) + mimic_weight * MSE(student, teacher
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ from torch import nn
 from pyramidpose.data.coco import CocoKeypointDataset, Instance, read_json
 from pyramidpose.errors import CheckpointError, ConfigError
 from pyramidpose.training.config import Config, DistillConfig
+from pyramidpose.utils.weights_io import read_weights, write_weights
 
 TOKEN_KIND = "knowledge_token"
 
@@ -168,29 +168,17 @@ def attach_keypoint_teacher(
 
 
 def save_token(token: torch.Tensor, path: str | os.PathLike[str], teacher: str) -> Path:
-    """Save a ``[1, 1, C]`` knowledge token (safetensors, ``kind: knowledge_token``; atomic)."""
-    from safetensors.torch import save_file
-
-    from pyramidpose.utils.io import atomic_path
-
-    p = Path(path)
-    with atomic_path(p) as tmp:
-        save_file({"token": token.detach().cpu().contiguous()}, str(tmp),
-                  metadata={"kind": TOKEN_KIND, "teacher": json.dumps(str(teacher))})  # fmt: skip
-    return p
+    """Save a ``[1, 1, C]`` knowledge token in the one weights format (kind ``knowledge_token``)."""
+    return write_weights(path, {"token": token}, TOKEN_KIND, {"teacher": str(teacher)})
 
 
 def load_token(path: str | os.PathLike[str]) -> torch.Tensor:
     """Read a token written by :func:`save_token` (``CheckpointError`` for anything else)."""
-    from safetensors import SafetensorError, safe_open
-
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            token = f.get_tensor("token") if "token" in f.keys() else None  # noqa: SIM118
-    except (OSError, SafetensorError) as exc:
+        token = read_weights(path, TOKEN_KIND).state_dict.get("token")
+    except CheckpointError as exc:
         raise CheckpointError(f"{path}: cannot read a knowledge token ({exc})") from None
-    if meta.get("kind") != TOKEN_KIND or token is None or token.ndim != 3 or token.shape[:2] != (1, 1):
+    if token is None or token.ndim != 3 or token.shape[:2] != (1, 1):
         raise CheckpointError(f"{path}: not a knowledge token file (expected kind {TOKEN_KIND!r}, a [1, 1, C] 'token')")
     return token
 

@@ -14,7 +14,6 @@ Targets and inputs use the same codec geometry (UDP by default, as ViTPose). The
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,8 @@ from pyramidpose.data.coco import Instance
 from pyramidpose.geometry.crops import box_to_center_scale, image_to_crop
 from pyramidpose.models.heatmap_sr import HeatmapSR, HeatmapSRConfig, upsample_heatmaps
 from pyramidpose.training.losses import keypoint_mse
+from pyramidpose.training.schedule import LRScheduler, Schedule
+from pyramidpose.training.seeding import seed_everything
 
 
 @dataclass
@@ -130,7 +131,7 @@ def train_heatmap_sr(
         raise ValueError(f"low_stride must be 8 or 16, got {cfg.low_stride}")
     if not instances:
         raise ValueError("no labelled people to train the heatmap SR network on")
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     sr_cfg = sr_config or HeatmapSRConfig(factor=cfg.low_stride // 4, udp=cfg.udp)
     if sr_cfg.factor != cfg.low_stride // 4 or sr_cfg.udp != cfg.udp:
@@ -138,9 +139,7 @@ def train_heatmap_sr(
                          f"{cfg.low_stride} / udp {cfg.udp}")  # fmt: skip
     model = HeatmapSR(sr_cfg).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(i, cfg.steps) / cfg.steps))
-    )
+    sched = LRScheduler(opt, Schedule(total_steps=cfg.steps, kind="cosine", min_factor=0.01))
     images: dict[str, np.ndarray] = {}
     low_size = (cfg.input_size[0] // cfg.low_stride, cfg.input_size[1] // cfg.low_stride)
     losses: list[float] = []
