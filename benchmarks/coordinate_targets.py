@@ -3,7 +3,7 @@
 Each target trains the same tiny ViT (``vitpose-tiny``, ``--size``) on coco-mini train for
 ``--steps`` optimiser steps with the same data, schedule and augmentation (heatmap and SIKR share the
 simple heatmap head; SimCC has its own head), then is scored on coco-mini val with ground-truth boxes
-and flip test: COCO AP and PCK@0.2 (per-axis box normalisation, :func:`pck_from_results`). Prints
+and flip test: COCO AP and PCK@0.2 (per-axis box normalisation, :func:`pck_bbox_per_axis`). Prints
 per-run figures and mean +- half the range per target. Run one at a time on a shared CPU (nice).
 
     python benchmarks/coordinate_targets.py [--steps 150] [--seeds 0 1] [--size 64 48]
@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     import platform
 
     import torch
-    from pyramidpose.evaluation.pck import pck_from_results
 
     from pyramidpose import load_model
+    from pyramidpose.evaluation.metrics import pck_bbox_per_axis
     from pyramidpose.training.config import load_config
     from pyramidpose.training.engine import make_dataset, train
     from pyramidpose.training.validation import coco_ap, predict_instances
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             ds = make_dataset(cfg, False)
             results, _ = predict_instances(model, ds, flip_test=True)
             ap_ = coco_ap(ds.ann_file, results)["AP"]
-            pck = pck_from_results(gt, results, thr=0.2)["pck"]
+            pck = pck_bbox_per_axis(gt, results, thr=0.2)["pck"]
             rows[target].append((ap_, pck))
             print(f"seed {seed} {target:8s}: AP {ap_:.3f}  PCK@0.2 {pck:.3f}", flush=True)
     print(f"\n{args.steps} steps, batch 16, input {args.size[0]}x{args.size[1]}, seeds {args.seeds}")

@@ -115,8 +115,11 @@ def train_paf(
 
     from pyramidpose.data.bottomup import BottomUpDataset, paf_loss
     from pyramidpose.models.paf_model import PafModel, save_paf_model
-    from pyramidpose.training.engine import _seed_all, autocast_context, collate
-    from pyramidpose.training.optim import LRSchedule, build_optimizer
+    from pyramidpose.training.engine import collate
+    from pyramidpose.training.optim import build_optimizer
+    from pyramidpose.training.schedule import LRScheduler, vitpose_schedule
+    from pyramidpose.training.seeding import seed_everything
+    from pyramidpose.utils.device import autocast_context, choose_precision, resolve_device
     from pyramidpose.utils.io import write_text_atomic
 
     if seed is not None:
@@ -134,7 +137,7 @@ def train_paf(
     write_text_atomic(work / "config.yaml", yaml.safe_dump(_plain(cfg), sort_keys=False))
     if cfg.train.threads:
         torch.set_num_threads(int(cfg.train.threads))
-    _seed_all(cfg.train.seed)
+    seed_everything(cfg.train.seed)
     model = PafModel(cfg.model)
     codec = cfg.model.codec()
     d = cfg.data
@@ -145,13 +148,12 @@ def train_paf(
     )  # fmt: skip
     optimizer = build_optimizer(model, cfg.optim)
     per_epoch = max(1, (len(ds) * d.repeat) // cfg.train.batch_size)
-    schedule = LRSchedule(optimizer, cfg.optim, per_epoch, cfg.train.epochs)
+    schedule = LRScheduler(optimizer, vitpose_schedule(cfg.optim, per_epoch, cfg.train.epochs))
     limit = (
         per_epoch * cfg.train.epochs if max_steps is None else min(max_steps, per_epoch * cfg.train.epochs)
     )
-    amp = "none" if cfg.train.amp in ("none", "auto") else cfg.train.amp
-    device = torch.device("cpu" if cfg.train.device in ("auto", "cpu") and not torch.cuda.is_available() else
-                          ("cuda" if cfg.train.device == "auto" else cfg.train.device))  # fmt: skip
+    device = resolve_device(cfg.train.device)
+    precision = choose_precision(cfg.train.amp, device)
     model.to(device).train()
     rng = np.random.default_rng(cfg.train.seed)
     rows, step, t0 = [], 0, time.time()
@@ -164,7 +166,7 @@ def train_paf(
         losses = []
         for batch in loader:
             img = batch["image"].to(device)
-            with autocast_context(device, amp):
+            with autocast_context(precision):
                 stages = model.forward_stages(img)
             loss = paf_loss(stages, batch["target"].to(device), batch["mask"].to(device))
             optimizer.zero_grad(set_to_none=True)
@@ -183,7 +185,7 @@ def train_paf(
             {
                 "epoch": epoch + 1,
                 "step": step,
-                "lr": schedule.lr,
+                "lr": schedule.lr(cfg.optim.lr),
                 "loss": float(np.mean(losses)) if losses else None,
             }
         )
