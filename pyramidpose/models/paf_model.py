@@ -9,7 +9,6 @@ for intermediate supervision. Build with :func:`create_paf_model`, save and load
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,10 @@ from torch import nn
 
 from pyramidpose.codecs.paf import PafCodec
 from pyramidpose.errors import CheckpointError, ConfigError
+from pyramidpose.models.checkpoints import load_state_dict_strict
 from pyramidpose.models.paf_head import PafHead
 from pyramidpose.models.vit import VIT_PRESETS, ViT
-from pyramidpose.utils.io import atomic_path
+from pyramidpose.utils.weights_io import read_weights, write_weights
 
 KIND = "paf"
 
@@ -89,7 +89,7 @@ class PafModel(nn.Module):
         p = VIT_PRESETS[config.backbone]
         self.backbone = ViT(
             embed_dim=p.embed_dim, depth=p.depth, num_heads=p.num_heads, input_size=config.input_size,
-            drop_path_rate=config.drop_path,
+            drop_path=config.drop_path,
         )  # fmt: skip
         codec = config.codec()
         self.num_keypoints = codec.num_keypoints
@@ -124,49 +124,32 @@ def create_paf_model(**kwargs: Any) -> PafModel:
 
 
 def save_paf_model(model: PafModel, path: str | os.PathLike[str]) -> Path:
-    """Weights as safetensors with the JSON config and ``kind: paf`` in the metadata (atomic)."""
-    from safetensors.torch import save_file
-
-    p = Path(path)
-    sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(p) as tmp:
-        save_file(sd, str(tmp), metadata={"kind": KIND, "config": json.dumps(model.config.to_dict())})
-    return p
+    """Save in the one weights format (:mod:`pyramidpose.utils.weights_io`, kind ``paf``; atomic)."""
+    return write_weights(path, model, KIND, model.config.to_dict())
 
 
 def is_paf_checkpoint(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a safetensors file written by :func:`save_paf_model`."""
+    """Whether ``path`` is a weights file of kind ``paf`` (:func:`save_paf_model`)."""
     p = Path(path)
     if p.suffix != ".safetensors" or not p.is_file():
         return False
-    from safetensors import safe_open
-
     try:
-        with safe_open(str(p), framework="pt") as f:
-            return (f.metadata() or {}).get("kind") == KIND
-    except Exception:  # noqa: BLE001 - not a readable safetensors file: not ours
+        return read_weights(p).kind == KIND
+    except CheckpointError:  # not a readable weights file: not ours
         return False
 
 
 def load_paf_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> PafModel:
     """Rebuild a :class:`PafModel` from :func:`save_paf_model`'s file (strict keys and shapes)."""
-    from safetensors import safe_open
-
-    from pyramidpose.models.checkpoints import load_state_dict_strict
-
     p = Path(path)
     try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
-            sd = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"{p}: not a readable safetensors file ({exc})") from None
-    if meta.get("kind") != KIND:
-        raise CheckpointError(f"{p}: not a PAF model (metadata kind {meta.get('kind')!r}, expected 'paf')")
+        w = read_weights(p, KIND)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{p}: not a PAF model ({exc})") from None
     try:
-        cfg = PafModelConfig.from_dict(json.loads(meta["config"]))
-    except (KeyError, ValueError) as exc:
+        cfg = PafModelConfig.from_dict(w.config)
+    except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{p}: unreadable PAF model config ({exc})") from None
     model = PafModel(cfg)
-    load_state_dict_strict(model, sd, source=str(p))
+    load_state_dict_strict(model, w.state_dict, source=str(p))
     return model.to(device).eval()
