@@ -9,7 +9,7 @@ import pytest
 
 from pyramidpose.errors import ConfigError
 from pyramidpose.models.config import ModelConfig, NeckConfig
-from pyramidpose.training.config import Config, config_from_dict, load_config
+from pyramidpose.training.config import Config, config_from_dict, load_config, read_yaml_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,8 +65,8 @@ def test_shipped_configs_use_the_current_spelling() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for path in sorted((REPO / "configs").glob("*.yaml")):
-            if path.name.startswith(("coco_mini", "vitpose")):
-                load_config(path)
+            if path.name.startswith(("coco_mini", "vitpose")) and "kind" not in read_yaml_mapping(path):
+                load_config(path)  # (a file with a top-level kind is another trainer's config, e.g. PAF)
 
 
 def test_unknown_field_names_the_field_and_the_accepted_ones(tmp_path: Path) -> None:

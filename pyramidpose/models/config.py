@@ -206,7 +206,9 @@ class ModelConfig:
         if self.head not in ("classic", "simple", "simcc"):
             raise ConfigError(f"unknown head {self.head!r}; expected 'classic', 'simple' or 'simcc'")
         if self.target not in ("heatmap", "sikr", "simcc") or (self.target == "simcc") != (self.head == "simcc"):
-            raise ConfigError(f"target {self.target!r} with head {self.head!r}: the simcc target goes with the simcc head")
+            raise ConfigError(
+                f"target {self.target!r} with head {self.head!r}: the simcc target and the simcc head go together"
+            )
         if self.head == "simcc" and self.neck is not None:
             raise ConfigError("the simcc head reads the backbone map; it does not combine with a neck")
         if self.embed_dim % self.num_heads:

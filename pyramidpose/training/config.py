@@ -458,7 +458,10 @@ def _complete_model_section(model: dict[str, Any], data: dict[str, Any]) -> dict
             raise ConfigError(f"data.keypoint_set: {exc.args[0]}") from None
         model.setdefault("keypoint_set", kset.name)
         model.setdefault("num_keypoints", kset.num_keypoints)
-    model.setdefault("target", data.get("target", DataConfig.target))
+    target = data.get("target", DataConfig.target)
+    if target not in ("heatmap", "sikr", "simcc"):
+        raise ConfigError(f"data.target: '{target}' is not one of heatmap, sikr, simcc")
+    model.setdefault("target", target)
     return model
 
 
