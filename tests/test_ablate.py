@@ -105,6 +105,8 @@ def test_single_seed_has_no_spread_and_nan_metrics_stay_nan():
     assert mean == pytest.approx(0.3) and math.isnan(std)
     assert all(math.isnan(x) for x in r.mean_std("APm"))
     assert ablate._pm(*r.mean_std("AP")) == "30.0"
+    reread = ablate.VariantResult("v", "v.yaml", runs=[{"status": "ok", "metrics": {"AP": 0.3, "APl": None}}])
+    assert all(math.isnan(x) for x in reread.mean_std("APl"))  # NaN comes back from result.json as null
 
 
 def test_cli_rejects_bad_arguments(tmp_path):

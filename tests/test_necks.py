@@ -236,6 +236,7 @@ def test_pyramid_configs_differ_from_their_baseline_only_in_the_neck(kind, neck_
     pairs = (
         ("vitpose_b_coco_256x192.yaml", f"vitpose_b_fpn_{kind}.yaml", 12),
         ("coco_mini_tiny.yaml", f"coco_mini_tiny_fpn_{kind}.yaml", 6),
+        ("synthetic_tiny.yaml", f"synthetic_tiny_fpn_{kind}.yaml", 6),
     )
     for base_name, name, depth in pairs:
         base = load_config(REPO / "configs" / base_name).to_dict()

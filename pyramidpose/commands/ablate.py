@@ -46,7 +46,8 @@ class VariantResult:
         return [r for r in self.runs if r.get("status") == "ok"]
 
     def mean_std(self, key: str) -> tuple[float, float]:
-        vals = [float(r["metrics"][key]) for r in self.ok_runs() if key in r.get("metrics", {})]
+        # a metric with no data (NaN) is stored as null in result.json: left out like NaN
+        vals = [float(v) for r in self.ok_runs() if (v := r.get("metrics", {}).get(key)) is not None]
         vals = [v for v in vals if math.isfinite(v)]
         if not vals:
             return float("nan"), float("nan")

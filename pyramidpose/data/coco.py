@@ -370,15 +370,21 @@ class CocoKeypointDataset:
     def __len__(self) -> int:
         return len(self.instances)
 
+    def load_image(self, inst: Instance) -> np.ndarray:
+        """The RGB image of ``inst`` (decoded, or kept from before with ``cache_images``); raises
+        :class:`DataError` when it cannot be read. Validation reads images through this too."""
+        img = self._cache.get(inst.image_path) if self.cache_images else None
+        if img is None:
+            img = read_image(inst.image_path)
+            if self.cache_images:
+                self._cache[inst.image_path] = img
+        return img
+
     def __getitem__(self, item: int | tuple[int, Any]) -> dict[str, Any]:
         index, seed = item if isinstance(item, tuple) else (int(item), None)
         inst = self.instances[index]
         try:
-            img = self._cache.get(inst.image_path) if self.cache_images else None
-            if img is None:
-                img = read_image(inst.image_path)
-                if self.cache_images:
-                    self._cache[inst.image_path] = img
+            img = self.load_image(inst)
         except Exception as exc:  # noqa: BLE001 - any unreadable image is skipped, never fatal
             return self._invalid(index, inst, f"{inst.image_path}: {exc}")
         if self.train:

@@ -40,9 +40,43 @@ class InitConfig:
 
 
 @dataclass
+class SyntheticConfig:
+    """The synthetic people benchmark (:mod:`pyramidpose.data.synthetic`); paths are relative to
+    ``data.root``. Training scenes use CMU subjects 01/02 and train backgrounds, test scenes subject
+    03 and test backgrounds."""
+
+    mocap: str = "cmu-mocap"
+    """The CMU mocap directory (``subjects/01/01.asf`` ...)."""
+    train_backgrounds_ann: str | None = "coco-mini/annotations/person_keypoints_train2017.json"
+    """COCO annotations whose images (minus every person box) are the training backgrounds;
+    ``null``: procedural backgrounds."""
+    train_backgrounds_images: str = "coco-mini/train2017"
+    test_backgrounds_ann: str | None = "coco-mini/annotations/person_keypoints_val2017.json"
+    test_backgrounds_images: str = "coco-mini/val2017"
+    train_scenes: int = 20000
+    """Distinct training scenes (one person crop is drawn from each visit of a scene)."""
+    test_scenes: int = 300
+    """Scenes of the fixed test set (every labelled person of each is evaluated)."""
+    seed: int = 0
+    """Seed of the training scenes (the training seed only changes augmentation and order)."""
+    test_seed: int = 1000
+    image_size: tuple[int, int] = (320, 320)
+    """Scene (height, width)."""
+    people: tuple[int, int] = (1, 5)
+    height_px: tuple[float, float] = (40.0, 260.0)
+    """Person heights in pixels (log-uniform)."""
+    min_keypoints: int = 4
+    """A person is trained and evaluated when at least this many keypoints are labelled (v > 0)."""
+    cache_dir: str | None = None
+    """Where the parsed motion and the test labels are kept (``null``: the system temp directory)."""
+
+
+@dataclass
 class DataConfig:
     """A COCO-format top-down keypoint dataset (any keypoint set of :mod:`pyramidpose.skeletons`)."""
 
+    source: str = "coco"
+    """``coco`` (the annotation files below) or ``synthetic`` (:class:`SyntheticConfig`, rendered on the fly)."""
     root: str = "data/coco"
     """Dataset root; relative paths below are resolved against it (and ``root`` against the config file's
     directory when it is relative and does not exist from the working directory)."""
@@ -92,9 +126,11 @@ class DataConfig:
     repeat: int = 1
     """Visit the training set this many times per epoch (for small datasets: fewer, longer epochs)."""
     num_workers: int = 2
+    """DataLoader worker processes per training process (images are decoded in the workers)."""
     cache_images: bool = False
     """Keep decoded images in memory (per worker process); for small datasets such as coco-mini."""
-    """DataLoader worker processes per training process (images are decoded in the workers)."""
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    """Used when ``source`` is ``synthetic``."""
 
 
 @dataclass
@@ -350,6 +386,7 @@ def dataclass_from_dict(
 
 def _check_choices(cfg: Config) -> None:
     choices = {
+        "data.source": (cfg.data.source, ("coco", "synthetic")),
         "optim.schedule": (cfg.optim.schedule, ("step", "cosine")),
         "train.amp": (cfg.train.amp, ("auto", "fp32", "bf16", "fp16", "none")),
         "distill.mode": (cfg.distill.mode, ("auto", "heatmaps", "keypoints")),

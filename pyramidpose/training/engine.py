@@ -87,6 +87,10 @@ METRIC_FIELDS = [
 
 def check_data_paths(cfg: Config) -> dict[str, Path | None]:
     """Resolve every data path of ``cfg`` and fail (DataError) before training if one is missing."""
+    if cfg.data.source == "synthetic":
+        from pyramidpose.data.synthetic_crops import synthetic_paths
+
+        return synthetic_paths(cfg)
     paths = {
         "data.train_ann": resolve_data_path(cfg, cfg.data.train_ann),
         "data.train_images": resolve_data_path(cfg, cfg.data.train_images),
@@ -145,6 +149,10 @@ def make_dataset(cfg: Config, train: bool, paths: dict[str, Path | None] | None 
     d = cfg.data
     codec = HeatmapCodec.from_config(cfg.model)  # input size, sigma, UDP or MSRA: the model's codec
     target_codec = coordinate_codec(d.target, tuple(cfg.model.input_size), cfg.model.codec == "udp")
+    if d.source == "synthetic":
+        from pyramidpose.data.synthetic_crops import SyntheticKeypointDataset
+
+        return SyntheticKeypointDataset(cfg, train, codec, paths, target_codec=target_codec)
     common = dict(keypoint_set=d.keypoint_set, codec=codec, padding=d.padding, target_codec=target_codec)
     if train:
         proposals = None
@@ -654,7 +662,7 @@ def _datasets(
         if ds is not None and ds.skipped:
             log(f"{name}: skipped {sum(ds.skipped.values())} annotations: {dict(ds.skipped)}")
     log(
-        f"train: {len(train_ds)} persons from {paths['data.train_ann']}"
+        f"train: {len(train_ds)} persons from {paths.get('data.train_ann') or 'synthetic scenes'}"
         + (f"; val: {len(val_ds)} boxes" if val_ds is not None else "; no validation")
         + f"; world size {info.world_size}, device {info.device}"
     )

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from pyramidpose.data.coco import CocoKeypointDataset, Instance
-from pyramidpose.data.images import read_image
 from pyramidpose.errors import DataError
 from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
 from pyramidpose.inference.topdown import TopDownPredictor
@@ -60,9 +59,9 @@ def predict_instances(
     bad: Counter[str] = Counter()
 
     def items() -> Iterator[tuple[Any, np.ndarray, np.ndarray, np.ndarray]]:
-        for path, insts in tqdm(by_image.items(), desc="validate", disable=not progress, leave=False):
+        for insts in tqdm(by_image.values(), desc="validate", disable=not progress, leave=False):
             try:
-                image = read_image(path)
+                image = dataset.load_image(insts[0])
             except DataError as exc:
                 bad[str(exc)] += len(insts)
                 continue
