@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, nargs=2, default=[64, 48], metavar=("H", "W"))
     ap.add_argument("--targets", nargs="+", default=list(HEADS), choices=list(HEADS))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=16)
     args = ap.parse_args(argv)
     if not (args.data / "annotations").is_dir():
         print(f"error: {args.data} has no annotations/; pass --data DIR (coco-mini)", file=sys.stderr)
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(None, [
                 f"data.root={args.data}", "model.name=vitpose-tiny", f"model.head={HEADS[target]}",
                 f"model.input_size=[{args.size[0]},{args.size[1]}]", f"data.target={target}", "data.cache_images=true",
-                "data.num_workers=0", "data.repeat=4", "data.scale_factor=0.35", "train.batch_size=16",
+                "data.num_workers=0", "data.repeat=4", "data.scale_factor=0.35", f"train.batch_size={args.batch}",
                 "train.epochs=1000", f"train.threads={args.threads}", "train.tensorboard=false", "train.log_interval=50",
                 "eval.interval=0", "optim.lr=1e-3", "optim.weight_decay=0.05", "optim.layer_decay=0.9",
                 "optim.schedule=cosine", "optim.warmup_iters=20", "checkpoint.interval=0", f"train.seed={seed}",
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             pck = pck_bbox_per_axis(gt, results, thr=0.2)["pck"]
             rows[target].append((ap_, pck))
             print(f"seed {seed} {target:8s}: AP {ap_:.3f}  PCK@0.2 {pck:.3f}", flush=True)
-    print(f"\n{args.steps} steps, batch 16, input {args.size[0]}x{args.size[1]}, seeds {args.seeds}")
+    print(f"\n{args.steps} steps, batch {args.batch}, input {args.size[0]}x{args.size[1]}, seeds {args.seeds}")
     print("| target | AP (mean +- half range) | PCK@0.2 (mean +- half range) |\n|---|---|---|")
     for t, r in rows.items():
         a = np.array(r)

@@ -47,14 +47,12 @@ class PafDataConfig:
     """Visit the training images this many times per epoch."""
     max_train_images: int | None = None
     cache_images: bool = True
-    num_workers: int = 0
 
 
 @dataclass
 class PafEvalConfig:
-    """Validation after training (and every ``interval`` epochs when > 0)."""
+    """Validation after training (COCO AP of the grouped people on ``data.val_ann``)."""
 
-    interval: int = 0
     max_people: int = 20
     """People kept per image (COCO's maxDets)."""
 
