@@ -17,6 +17,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+from pathlib import Path
+
+#: What a 2D training run writes into its work directory (removed by --overwrite, nothing else is).
+RUN_OUTPUTS = ("checkpoints", "config.yaml", "train.log", "tensorboard", "metrics.csv", "model_last.safetensors",
+               "model_last.json", "model_best.safetensors", "model_best.json", "curves.png")  # fmt: skip
+
+
+def previous_run(work_dir: str | os.PathLike[str]) -> list[str]:
+    """The outputs of an earlier run found in ``work_dir`` (empty when there is none)."""
+    d = Path(work_dir)
+    return [name for name in RUN_OUTPUTS if (d / name).exists()]
+
+
+def clear_run(work_dir: str | os.PathLike[str]) -> None:
+    """Remove an earlier run's outputs from ``work_dir`` (other files stay)."""
+    d = Path(work_dir)
+    for name in previous_run(d):
+        p = d / name
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 from pyramidpose.commands._args import ArgumentParser, positive_int
 
@@ -31,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", required=True, help="output directory (checkpoints, metrics.csv, curves.png)")
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimiser steps in total")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue a run exactly from DIR/checkpoints/last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --work-dir (without it, an existing run is refused)")  # fmt: skip
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -68,6 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_dict(apply_overrides(values, args.overrides), values.get("base_dir", ""))
     else:
         cfg = load_config(args.config, args.overrides)
+    found = previous_run(args.work_dir)
+    same_run = args.resume is not None and Path(args.resume).resolve() in (
+        Path(args.work_dir).resolve(), (Path(args.work_dir) / "checkpoints").resolve())
+    if found and not same_run:
+        if not args.overwrite:
+            raise ConfigError(f"{args.work_dir} already holds a training run ({', '.join(found)}); pass --resume "
+                              f"{args.work_dir} to continue it, --overwrite to replace it, or another --work-dir.")  # fmt: skip
+        if int(os.environ.get("RANK", "0")) == 0:
+            clear_run(args.work_dir)
     from pyramidpose.training.engine import train
 
     result = train(cfg, args.work_dir, max_steps=args.max_steps, resume=args.resume, seed=args.seed)

@@ -15,6 +15,7 @@ Pure Python (no torch import) so the CLI can validate a config quickly.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 import warnings
@@ -336,10 +337,16 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return dict(value)
     if tp is float:
         if isinstance(value, str) and _looks_numeric(value):  # PyYAML reads 1e-3 (no dot) as a string
-            return float(value)
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{where}: {value} is too large for a number") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value}")
+        return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -419,6 +426,33 @@ def _check_choices(cfg: Config) -> None:
         raise ConfigError(f"model.input_size must be positive multiples of 4, got {cfg.model.input_size}")
 
 
+def _check_ranges(cfg: Config) -> None:
+    """Numbers in range before anything runs (torch would fail later, after the run directory
+    exists, or train silently on nonsense: a zero sigma gives empty targets)."""
+    o = cfg.optim
+    checks = [
+        ("optim.lr", o.lr, o.lr > 0, "> 0"),
+        ("optim.weight_decay", o.weight_decay, o.weight_decay >= 0, ">= 0"),
+        ("optim.betas", o.betas, all(0 <= b < 1 for b in o.betas), "two numbers in [0, 1)"),
+        ("optim.layer_decay", o.layer_decay, 0 < o.layer_decay <= 1, "in (0, 1]"),
+        ("optim.gamma", o.gamma, o.gamma > 0, "> 0"),
+        ("optim.min_lr", o.min_lr, o.min_lr >= 0, ">= 0"),
+        ("optim.warmup_iters", o.warmup_iters, o.warmup_iters >= 0, ">= 0"),
+        ("optim.warmup_ratio", o.warmup_ratio, 0 <= o.warmup_ratio <= 1, "in [0, 1]"),
+        ("optim.grad_clip", o.grad_clip, o.grad_clip is None or o.grad_clip > 0, "> 0 or null"),
+        ("optim.ema_decay", o.ema_decay, 0 <= o.ema_decay < 1, "in [0, 1)"),
+        ("data.num_workers", cfg.data.num_workers, cfg.data.num_workers >= 0, ">= 0"),
+    ]
+    for sec in (cfg.model, cfg.data):  # the target sigma (model.sigma, formerly data.sigma)
+        if hasattr(sec, "sigma"):
+            name = "model.sigma" if sec is cfg.model else "data.sigma"
+            checks.append((name, sec.sigma, sec.sigma > 0, "> 0 (heatmap pixels)"))
+            break
+    for key, value, ok, expected in checks:
+        if not ok:
+            raise ConfigError(f"{key} must be {expected}, got {value}")
+
+
 def config_from_dict(values: dict[str, Any], base_dir: str | Path = "") -> Config:
     """Build a :class:`Config` from a nested dict, checking every field name and type."""
     if not isinstance(values, dict):
@@ -428,6 +462,7 @@ def config_from_dict(values: dict[str, Any], base_dir: str | Path = "") -> Confi
     cfg = dataclass_from_dict(Config, values, "", exclude=("base_dir",))
     cfg.base_dir = str(base_dir)
     _check_choices(cfg)
+    _check_ranges(cfg)
     return cfg
 
 
