@@ -431,7 +431,7 @@ def _check_ranges(cfg: Config) -> None:
     exists, or train silently on nonsense: a zero sigma gives empty targets)."""
     o = cfg.optim
     checks = [
-        ("optim.lr", o.lr, o.lr > 0, "> 0"),
+        ("optim.lr", o.lr, o.lr >= 0, ">= 0"),
         ("optim.weight_decay", o.weight_decay, o.weight_decay >= 0, ">= 0"),
         ("optim.betas", o.betas, all(0 <= b < 1 for b in o.betas), "two numbers in [0, 1)"),
         ("optim.layer_decay", o.layer_decay, 0 < o.layer_decay <= 1, "in (0, 1]"),
