@@ -20,6 +20,8 @@ import os
 import shutil
 from pathlib import Path
 
+from pyramidpose.commands._args import ArgumentParser, positive_int
+
 #: What a 2D training run writes into its work directory (removed by --overwrite, nothing else is).
 RUN_OUTPUTS = ("checkpoints", "config.yaml", "train.log", "tensorboard", "metrics.csv", "model_last.safetensors",
                "model_last.json", "model_best.safetensors", "model_best.json", "curves.png")  # fmt: skip
@@ -37,8 +39,6 @@ def clear_run(work_dir: str | os.PathLike[str]) -> None:
     for name in previous_run(d):
         p = d / name
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-
-from pyramidpose.commands._args import ArgumentParser, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
