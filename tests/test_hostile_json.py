@@ -70,3 +70,15 @@ def test_lift_refuses_deep_json(tmp_path, capsys):
     bad.write_text(DEEP)
     _fails_cleanly(["lift", str(bad), "--out", str(tmp_path / "o"), "--format", "none"], capsys, "deep.jsonl",
                    "nested too deeply")  # fmt: skip
+
+
+@pytest.mark.parametrize("device", ["bogus", "cuda:x", "cuda:7"])
+def test_bad_device_with_weights_is_one_line(tmp_path, capsys, weights, device):
+    import torch
+
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    image = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / "samples" / "000000165518.jpg"
+    argv = ["predict", "--weights", str(weights), "--device", device, "--input", str(image),
+            "--out", str(tmp_path / "res.json"), "--no-progress"]  # fmt: skip
+    _fails_cleanly(argv, capsys, device)

@@ -54,7 +54,7 @@ def test_overwrite_replaces_the_previous_run(tmp_path, coco_mini, one_thread):
     ("optim.lr=-1", "optim.lr"), ("optim.lr=.nan", "optim.lr"),
     ("optim.lr=.inf", "optim.lr"), ("optim.betas=[1.5,0.9]", "optim.betas"), ("optim.betas=[0.9,-0.1]", "optim.betas"),
     ("optim.weight_decay=-0.1", "optim.weight_decay"), ("data.num_workers=-1", "data.num_workers"),
-    ("data.sigma=0", "sigma"), ("train.device=bogus", "device"), ("train.device=cuda:7", "device"),
+    ("model.sigma=0", "model.sigma"), ("train.device=bogus", "device"), ("train.device=cuda:7", "device"),
 ])  # fmt: skip
 def test_bad_numbers_are_refused_before_the_run_directory_exists(tmp_path, coco_mini, capsys, bad, field):
     work = tmp_path / "run"

@@ -41,22 +41,6 @@ def clear_run(work_dir: str | os.PathLike[str]) -> None:
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
-def _check_device(name: str) -> None:
-    """``train.device`` names a device this machine has (before anything is written)."""
-    import torch
-
-    from pyramidpose.errors import ConfigError
-
-    if name == "auto":
-        return
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"train.device: unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: '{name}' requested but CUDA is not available here; use cpu or auto")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="pyramidpose train",
@@ -84,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     check_output_dir(args.work_dir, "--work-dir")
     from pyramidpose.errors import ConfigError
     from pyramidpose.training.config import config_from_dict, load_config
+    from pyramidpose.utils.device import resolve_device
 
     if args.config is not None:
         from pyramidpose.training.paf_trainer import config_kind
@@ -106,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_dict(apply_overrides(values, args.overrides), values.get("base_dir", ""))
     else:
         cfg = load_config(args.config, args.overrides)
-    _check_device(cfg.train.device)
+    resolve_device(cfg.train.device)  # an unknown or absent device: ConfigError before anything is written
     found = previous_run(args.work_dir)
     same_run = args.resume is not None and Path(args.resume).resolve() in (
         Path(args.work_dir).resolve(), (Path(args.work_dir) / "checkpoints").resolve())

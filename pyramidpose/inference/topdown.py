@@ -27,7 +27,13 @@ from pyramidpose.geometry.boxes import clip_boxes
 from pyramidpose.geometry.crops import box_to_center_scale
 from pyramidpose.inference.results import PoseResult, rescore
 from pyramidpose.skeletons import KeypointSet, get_keypoint_set
-from pyramidpose.utils.device import Precision, autocast_context, choose_precision, low_precision_copy
+from pyramidpose.utils.device import (
+    Precision,
+    autocast_context,
+    choose_precision,
+    low_precision_copy,
+    resolve_device,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +162,7 @@ class TopDownPredictor:
         if device is None:
             p = next(iter(model.parameters()), None)
             device = p.device if p is not None else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)  # an unknown or absent device is a one-line ConfigError
         self.precision: Precision = choose_precision(precision, self.device)
         log.info("pose model: %s", self.precision)
         model = model.to(self.device).eval()

@@ -443,11 +443,7 @@ def _check_ranges(cfg: Config) -> None:
         ("optim.ema_decay", o.ema_decay, 0 <= o.ema_decay < 1, "in [0, 1)"),
         ("data.num_workers", cfg.data.num_workers, cfg.data.num_workers >= 0, ">= 0"),
     ]
-    for sec in (cfg.model, cfg.data):  # the target sigma (model.sigma, formerly data.sigma)
-        if hasattr(sec, "sigma"):
-            name = "model.sigma" if sec is cfg.model else "data.sigma"
-            checks.append((name, sec.sigma, sec.sigma > 0, "> 0 (heatmap pixels)"))
-            break
+    checks.append(("model.sigma", cfg.model.sigma, cfg.model.sigma > 0, "> 0 (heatmap pixels)"))
     for key, value, ok, expected in checks:
         if not ok:
             raise ConfigError(f"{key} must be {expected}, got {value}")
