@@ -35,6 +35,7 @@ from torch import nn
 from pyramidpose.data.coco import CocoKeypointDataset, Instance, read_json
 from pyramidpose.errors import CheckpointError, ConfigError
 from pyramidpose.training.config import Config, DistillConfig
+from pyramidpose.training.seeding import seed_everything
 from pyramidpose.utils.weights_io import read_weights, write_weights
 
 TOKEN_KIND = "knowledge_token"
@@ -202,7 +203,7 @@ def learn_knowledge_token(
     sd, tcfg, fmt = read_checkpoint(teacher)
     if tcfg.attention and set(tcfg.attention) != {"global"}:
         raise ConfigError("the knowledge-token teacher must use global attention in every block")
-    torch.manual_seed(cfg.train.seed)
+    seed_everything(cfg.train.seed)
     model = PoseModel(ModelConfig.from_dict({**tcfg.to_dict(), "knowledge_token": True}))
     own = model.state_dict()
     load_state_dict_strict(model, {**sd, "backbone.knowledge_token": own["backbone.knowledge_token"]},
