@@ -17,7 +17,8 @@ Reported (``DIR/report.md``, ``DIR/report.json``, ``DIR/ap_vs_size.png``):
   bootstrap interval: "beyond the interval" means the interval of the difference excludes 0;
 - the same after fine-tuning on coco-mini (intervals over coco-mini val images).
 
-Usage (the full budget, about 90 min on a quiet 2-core machine, see docs/pyramids.md)::
+Usage (the default budget, projected at about 86 min on a quiet 2-core machine; not yet run in
+full, see docs/pyramids.md)::
 
     python benchmarks/pyramid_synthetic.py --work-dir runs/pyramid_synthetic
 
@@ -248,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", default="runs/pyramid_synthetic", metavar="DIR")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=330, help="synthetic training steps per run (batch 32)")
-    ap.add_argument("--finetune-steps", type=int, default=44, help="coco-mini fine-tuning steps (0: skip)")
+    ap.add_argument("--steps", type=int, default=300, help="synthetic training steps per run (batch 32)")
+    ap.add_argument("--finetune-steps", type=int, default=33, help="coco-mini fine-tuning steps (0: skip)")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a field of every synthetic config (repeatable)")  # fmt: skip
