@@ -1,27 +1,34 @@
 """Benchmark: frames per second of the full video pipeline at 640x480, beside MediaPipe's own solution.
 
 The clip is made only from real footage: the bundled 5-frame street clip (real people walking) is
-cropped to 4:3 (its right part, where the nearest walkers are), resized to 640x480 and played forwards and backwards until it has
-``--frames`` frames, then encoded as H.264 MP4. On that file, in the same process:
+cropped to 4:3 (its right part, where the nearest walkers are), resized to 640x480 and played
+forwards and backwards until it has ``--frames`` frames, then encoded as H.264 MP4. On that file,
+in the same process:
 
-* ``pyramidpose`` pipeline: decode (PyAV) -> embedded person detector -> BlazePose keypoints
-  (``--video-preset``) -> tracking -> One-Euro smoothing -> JSON-lines + annotated H.264 MP4,
-  i.e. exactly what ``pyramidpose predict --input clip.mp4`` does (model loading excluded);
-  once detecting every frame and once with ``--detect-every 5`` (poses followed in between).
-* MediaPipe's ``mediapipe.solutions.pose.Pose`` (video mode, model_complexity=1, the same
-  pose_landmark_full weights), on the same decoded frames: its ``process()`` only (no decode,
-  no drawing, no file output), so this reference is flattered, not handicapped.
+* ``pyramidpose`` pipeline per ``--models`` preset and ``--detect-every`` cadence: decode (PyAV) ->
+  person detector (NanoDet, every N-th frame; in between each person's box follows from their
+  previous keypoints) -> pose of everyone (MoveNet, all crops of a frame in one batch) -> tracking
+  -> One-Euro smoothing -> JSON-lines + annotated H.264 MP4, i.e. exactly what
+  ``pyramidpose predict --input clip.mp4 --model M --detect-every N`` does (model loading excluded).
+  ``bottomup`` (MultiPose) has no detector, so no cadence.
+* MediaPipe's ``mediapipe.solutions.pose.Pose`` (video mode, model_complexity=1), on the same
+  decoded frames: its ``process()`` only (no decode, no drawing, no file output, one person), so
+  this reference is flattered, not handicapped. Skipped with a note when mediapipe is absent.
 
-Prints wall-clock fps, people per frame found by each, and the speed ratio. The machine is shared:
-each measurement is the best of ``--repeat`` runs.
+What the cadence costs: each run's poses are scored (COCO keypoint AP, OKS) against the poses of
+the first preset detecting every frame, taken as pseudo ground truth (instances scoring >= 0.3
+with >= 5 keypoints above 0.3). Prints fps, people per frame, AP vs that reference and the speed
+ratio to MediaPipe; each time is the best of ``--repeat`` runs; the load average is printed (the
+machine may be shared).
 
-    python benchmarks/bench_pipeline.py [--frames 40] [--repeat 2]
+    python benchmarks/bench_pipeline.py [--frames 40] [--repeat 2] [--models accurate fast bottomup] [--detect-every 1 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -52,24 +59,64 @@ def make_clip(path: Path, frames: int, width: int = 640, height: int = 480) -> l
     return out
 
 
-def bench_pyramidpose(clip: Path, out_dir: Path, detect_every: int, preset: str, repeat: int) -> tuple[float, float]:
+def bench_pyramidpose(clip: Path, out_dir: Path, model: str, detect_every: int, repeat: int, threads: int):
+    """(fps, people per frame, JSONL records) of the pipeline on the clip."""
     from pyramidpose.inference.pipeline import Pipeline, PipelineConfig, RunReport
 
-    cfg = PipelineConfig(out_dir=out_dir, video_preset=preset, detect_every=detect_every, progress=False)
+    cfg = PipelineConfig(
+        out_dir=out_dir, model=model, detect_every=detect_every, progress=False, num_threads=threads
+    )
     pipe = Pipeline(cfg)
     pipe.detector  # noqa: B018  (load the detector before timing)
     best = float("inf")
-    people = 0.0
     for _ in range(repeat):
         report = RunReport()
         t0 = time.perf_counter()
         res = pipe.run_video(clip, report)
-        dt = time.perf_counter() - t0
-        best = min(best, dt)
-        recs = [json.loads(x) for x in res.jsonl.read_text().splitlines()]
-        people = float(np.mean([len(r["instances"]) for r in recs]))
-        n = res.frames
-    return n / best, people
+        best = min(best, time.perf_counter() - t0)
+    recs = [json.loads(x) for x in res.jsonl.read_text().splitlines()]
+    people = float(np.mean([len(r["instances"]) for r in recs]))
+    return res.frames / best, people, recs
+
+
+def pseudo_gt(recs: list[dict]) -> dict:
+    """COCO keypoint annotations from a run's confident poses."""
+    images, anns = [], []
+    for r in recs:
+        images.append({"id": r["frame"]})
+        for inst in r["instances"]:
+            s = np.asarray(inst["keypoint_scores"])
+            if inst["score"] < 0.3 or (s >= 0.3).sum() < 5:
+                continue
+            kp = np.asarray(inst["keypoints"])
+            vis = np.where(s >= 0.3, 2, 0)
+            x, y, w, h = inst["bbox"]
+            anns.append({
+                "id": len(anns) + 1, "image_id": r["frame"], "category_id": 1, "iscrowd": 0,
+                "bbox": [x, y, w, h], "area": float(w * h), "num_keypoints": int((vis > 0).sum()),
+                "keypoints": np.concatenate([kp, vis[:, None]], 1).ravel().tolist(),
+            })  # fmt: skip
+    return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
+
+
+def ap_against(gt: dict, recs: list[dict]) -> float:
+    from pyramidpose.evaluation.coco_eval import coco_keypoint_eval
+
+    results = [
+        {
+            "image_id": r["frame"],
+            "category_id": 1,
+            "score": inst["score"],
+            "keypoints": np.concatenate(
+                [np.asarray(inst["keypoints"]), np.asarray(inst["keypoint_scores"])[:, None]], 1
+            )
+            .ravel()
+            .tolist(),
+        }  # fmt: skip
+        for r in recs
+        for inst in r["instances"]
+    ]
+    return coco_keypoint_eval(gt, results)["AP"] if results else 0.0
 
 
 def bench_mediapipe(frames: list[np.ndarray], repeat: int) -> tuple[float, float]:
@@ -92,22 +139,51 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--video-preset", default="fast", choices=("fast", "accurate", "multiscale"))
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["accurate", "fast", "bottomup"],
+        choices=["accurate", "fast", "bottomup"],
+    )
+    ap.add_argument("--detect-every", type=int, nargs="+", default=[1, 5])
+    ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
     args = ap.parse_args()
+    import platform
+
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; load average before: {os.getloadavg()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "street_640x480.mp4"
         frames = make_clip(clip, args.frames)
         rows = []
-        fps_mp, people_mp = bench_mediapipe(frames, args.repeat)
-        rows.append(("mediapipe.solutions.pose (process() only, 1 person max)", fps_mp, people_mp))
-        for every in (1, 5):
-            fps, people = bench_pyramidpose(clip, tmp / f"out{every}", every, args.video_preset, args.repeat)
-            rows.append((f"pyramidpose pipeline, preset {args.video_preset}, detect every {every}", fps, people))
-    print(f"{args.frames} frames of 640x480 H.264 (real street clip, ping-pong), best of {args.repeat}")
-    print(f"{'method':62s} {'fps':>7s} {'people/frame':>13s} {'vs mediapipe':>13s}")
-    for name, fps, people in rows:
-        print(f"{name:62s} {fps:7.2f} {people:13.2f} {fps / fps_mp:12.2f}x")
+        try:
+            fps_mp, people_mp = bench_mediapipe(frames, args.repeat)
+            rows.append(
+                ("mediapipe.solutions.pose (process() only, 1 person max)", fps_mp, people_mp, float("nan"))
+            )
+        except ImportError:
+            fps_mp = float("nan")
+            print("mediapipe not installed: no reference (pip install mediapipe==0.10.14 for the benchmark)")
+        gt = None
+        for model in args.models:
+            for every in args.detect_every if model != "bottomup" else [1]:
+                fps, people, recs = bench_pyramidpose(
+                    clip, tmp / f"{model}{every}", model, every, args.repeat, args.threads
+                )
+                if gt is None:
+                    gt = pseudo_gt(recs)
+                label = f"pyramidpose {model}" + (
+                    f", detect every {every}" if model != "bottomup" else " (no detector)"
+                )
+                rows.append((label, fps, people, ap_against(gt, recs)))
+    print(f"{args.frames} frames of 640x480 H.264 (real street clip, ping-pong), best of {args.repeat}; "
+          f"AP vs {args.models[0]} detecting every frame")  # fmt: skip
+    print(f"{'method':58s} {'fps':>7s} {'people/frame':>13s} {'AP vs ref':>10s} {'vs mediapipe':>13s}")
+    for name, fps, people, apv in rows:
+        print(f"{name:58s} {fps:7.2f} {people:13.2f} {apv:10.3f} {fps / fps_mp:12.2f}x")
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

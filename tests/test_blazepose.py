@@ -84,13 +84,13 @@ def test_instance_scores_rescoring():
 def test_missing_litert_names_the_default_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
-    with pytest.raises(MissingDependencyError, match=r"pyramidpose\[default\]"):
+    with pytest.raises(MissingDependencyError, match=r"pyramidpose\[blazepose\]"):
         bp.BlazePoseLandmarker()
 
 
-def test_missing_mediapipe_names_the_default_extra(monkeypatch):
+def test_missing_mediapipe_names_the_blazepose_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mediapipe", None)
-    with pytest.raises(MissingDependencyError, match=r"pyramidpose\[default\]"):
+    with pytest.raises(MissingDependencyError, match=r"pyramidpose\[blazepose\]"):
         bp.mediapipe_model_path("modules/pose_landmark/pose_landmark_full.tflite")
 
 

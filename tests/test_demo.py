@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-pytest.importorskip("ai_edge_litert")
+pytest.importorskip("onnxruntime")
 
 
 def test_demo_writes_and_lists_everything(tmp_path, capsys):

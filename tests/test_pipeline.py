@@ -15,7 +15,7 @@ from pyramidpose.inference.pipeline import Pipeline, PipelineConfig, collect_inp
 SAMPLES = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / "samples"
 CLIP = SAMPLES / "street_5frames.mp4"
 
-pytest.importorskip("ai_edge_litert")
+pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """``pyramidpose demo``: the whole pipeline on the bundled samples with the embedded default model.
 
-Runs person detection, BlazePose keypoints (weights inside the mediapipe wheel), tracking and
-smoothing on three bundled COCO photos and a 5-frame street clip, and writes everything under
+Runs person detection (NanoDet) and keypoints (MoveNet Thunder), the embedded default preset
+``accurate`` (ONNX files inside the package, run by onnxruntime, no download), tracking and smoothing
+on three bundled COCO photos and a 5-frame street clip, and writes everything under
 ``./demo_out/`` (or ``--out``): ``results.json`` (COCO keypoint results), one ``*_pose.jpg``
 overlay per photo, ``street_5frames.jsonl`` and the annotated ``street_5frames.mp4``.
 """
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="pyramidpose demo",
         description="Run detection, pose, tracking and drawing on the bundled sample photos and video "
-        "with the embedded BlazePose default (offline), and list the files written.",
+        "with the embedded default model (offline), and list the files written.",
     )
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: ./demo_out)")
     p.add_argument("--no-video", action="store_true", help="only the sample photos")

@@ -1,9 +1,10 @@
 """``pyramidpose predict``: 2D keypoints for images, folders, globs and videos.
 
-    pyramidpose predict --input PATH_OR_GLOB ... [--weights W] [--boxes FILE] [--out DIR|x.json] [--draw DIR]
+    pyramidpose predict --input PATH_OR_GLOB ... [--model M | --weights W] [--boxes FILE] [--out DIR|x.json] [--draw DIR]
 
-One flow, the pipeline (:mod:`pyramidpose.inference.pipeline`): the embedded BlazePose default when
-no ``--weights``, the embedded person detector when no ``--boxes``; image sets give one COCO results
+One flow, the pipeline (:mod:`pyramidpose.inference.pipeline`): the embedded model preset
+``--model`` (default ``accurate``: MoveNet Thunder on NanoDet boxes) when no ``--weights``, the
+preset's person detector when no ``--boxes``; image sets give one COCO results
 JSON, each video a ``<name>.jsonl`` (one record per frame, with track ids) and an annotated
 ``<name>.mp4`` in the ``--out`` folder (``--out x.json`` names the results file; videos go beside
 it). ``--image-dir DIR`` is the same as ``--input DIR``.
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--weights", default=None,
         help="checkpoint: official .pth, HF directory or .safetensors, or a model preset "
-        f"({', '.join(PRESETS)}; default: the embedded BlazePose model)",
+        f"({', '.join(PRESETS)}; default: --model)",
     )  # fmt: skip
     ap.add_argument("--image-dir", default=None, help="folder with the images (the same as --input DIR)")
     ap.add_argument(
@@ -107,14 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     pipe.add_argument(
         "--detector", choices=tuple(DETECTORS), default=None,
-        help="person detector without --boxes (default: the model preset's, else blazepose)",
+        help="person detector without --boxes (default: the model preset's, else nanodet)",
+    )  # fmt: skip
+    pipe.add_argument(
+        "--model", choices=tuple(PRESETS), default=None,
+        help="embedded model preset (the same as --weights NAME): accurate = MoveNet Thunder on NanoDet boxes "
+        "(default), fast = MoveNet Lightning on NanoDet boxes, bottomup = MoveNet MultiPose (up to 6 people, "
+        "no detector), blazepose* = BlazePose-full (needs pip install 'pyramidpose[blazepose]')",
     )  # fmt: skip
     pipe.add_argument(
         "--preset", choices=("accurate", "fast", "multiscale"), default="accurate",
-        help="embedded model on images: accurate = aligned crop + flip test, fast = no flip, "
+        help="BlazePose models on images: accurate = aligned crop + flip test, fast = no flip, "
         "multiscale = 3 crop scales + flip (3x slower)",
     )  # fmt: skip
-    pipe.add_argument("--video-preset", choices=("accurate", "fast", "multiscale"), default="fast", help="embedded model on video frames")
+    pipe.add_argument("--video-preset", choices=("accurate", "fast", "multiscale"), default="fast", help="BlazePose models on video frames")
     pipe.add_argument("--track", action=argparse.BooleanOptionalAction, default=True, help="track ids across video frames")
     pipe.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True, help="One-Euro smoothing per track (videos only)")
     pipe.add_argument("--smooth-min-cutoff", type=positive_float, default=1.0, help="One-Euro cut-off at rest, Hz (lower = smoother)")
@@ -155,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         from pyramidpose.api import check_device
 
         args.device = check_device(args.device)  # "--device cuda" on a CPU build: one line, now
+    if args.model is not None:
+        if args.weights is not None and args.weights != args.model:
+            raise ConfigError(f"--model {args.model} and --weights {args.weights} name two models; give one")
+        args.weights = args.model
     if args.mmpose_gt_boxes and not args.boxes:
         raise ConfigError("--mmpose-gt-boxes needs --boxes with a COCO annotation file")
     vit_only = [f"--{n.replace('_', '-')}" for n in ("batch_size", "flip", "decode", "precision", "dataset", "heatmap_sr")

@@ -57,9 +57,10 @@ class PipelineConfig:
     images_from: str | None = None  # COCO annotation file: only its images, and their ids
     oks_nms: float | None = None  # greedy OKS-NMS per image at this OKS (MMPose evaluation: 0.9)
     pose_nms: str | None = None  # oks | soft-oks | parametric (oks_nms: the OKS threshold / soft sigma)
-    detector: str | None = None  # a name of backends.DETECTORS; None -> the preset's detector (else blazepose)
-    image_preset: str = "accurate"  # BlazePose preset for still images
-    video_preset: str = "fast"  # BlazePose preset for video frames
+    detector: str | None = None  # a name of backends.DETECTORS; None -> the preset's detector (else nanodet)
+    image_preset: str = "accurate"  # BlazePose's own preset for still images (BlazePose models only)
+    video_preset: str = "fast"  # BlazePose's own preset for video frames (BlazePose models only)
+    min_instance_score: float = 0.2  # image overlays: weaker poses and OKS duplicates are not drawn
     min_box_score: float = 0.0
     track: bool = True
     smooth: bool = True
@@ -287,14 +288,16 @@ class Pipeline:
         c = self.config
         if backend is not None:
             self.backend = backend
-        elif c.weights is None:
-            self.backend = load_backend(None, preset=c.image_preset, num_threads=c.num_threads)
+        elif c.weights is None or c.weights in PRESETS:
+            self.backend = load_backend(c.weights, **_embedded_options(c.weights, c.image_preset, c.num_threads))
         else:
             self.backend = load_backend(c.weights, device=c.device, **c.vitpose_options)
+        blaze = PRESETS.get(str(c.weights or DEFAULT_PRESET))
         if video_backend is not None:
             self.video_backend = video_backend
-        elif backend is None and c.weights is None and c.video_preset != c.image_preset:
-            self.video_backend = load_backend(None, preset=c.video_preset, num_threads=c.num_threads)
+        elif (backend is None and blaze is not None and blaze.module == "blazepose"
+              and c.video_preset != c.image_preset):  # fmt: skip
+            self.video_backend = load_backend(c.weights, **_embedded_options(c.weights, c.video_preset, c.num_threads))
         else:
             self.video_backend = self.backend
         if c.mmpose_gt_boxes and not c.boxes:
@@ -322,8 +325,8 @@ class Pipeline:
             name = self.config.detector
             if name is None:
                 preset = PRESETS.get(str(self.config.weights or DEFAULT_PRESET))
-                name = preset.detector if preset is not None and preset.detector else "blazepose"
-            self._detector = load_detector(name)
+                name = preset.detector if preset is not None and preset.detector else "nanodet"
+            self._detector = load_detector(name, **({"num_threads": self.config.num_threads} if name != "hog" else {}))
         return self._detector
 
     def image_id(self, path: Path) -> int | str:
@@ -390,7 +393,7 @@ class Pipeline:
                 if self._pose_nms is not None:
                     result = result.pose_nms(self._pose_nms, c.oks_nms, self._sigmas)
                 if c.draw or c.draw_dir:
-                    overlay = draw_frame(image, result, style=c.draw_style)
+                    overlay = draw_frame(image, result.confident(c.min_instance_score), style=c.draw_style)
                     where = Path(c.draw_dir or out_dir) / f"{keys[path]}_pose.jpg"
                     try:
                         report.written.append(save_image(where, overlay))
@@ -552,6 +555,12 @@ class Pipeline:
         for v in videos:
             self.run_video(v, report, stem=video_stems[v])
         return report
+
+
+def _embedded_options(name: str | None, blazepose_preset: str, num_threads: int) -> dict:
+    """``load_backend`` options of an embedded preset: threads, and BlazePose's own preset."""
+    preset = PRESETS[str(name or DEFAULT_PRESET)]
+    return {"num_threads": num_threads, **({"preset": blazepose_preset} if preset.module == "blazepose" else {})}
 
 
 def _oks_sigmas(keypoint_set: str) -> np.ndarray:

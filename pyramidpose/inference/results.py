@@ -142,6 +142,22 @@ class PoseResult:
         out.scores = np.asarray(decayed, dtype=np.float32)[order]
         return out
 
+    def confident(self, min_score: float, oks_thr: float = 0.7) -> PoseResult:
+        """The poses scoring >= ``min_score`` without duplicates (OKS-NMS at ``oks_thr``, with the
+        layout's sigmas, 0.05 where it has none): what a video frame or an overlay shows. COCO
+        results files keep every pose (low scores only rank last there)."""
+        if len(self) == 0 or min_score <= 0:
+            return self
+        from pyramidpose.skeletons import get_keypoint_set
+
+        kept = self.select(np.flatnonzero(self.scores >= min_score))
+        try:
+            ks = get_keypoint_set(self.keypoint_set)
+            sigmas = ks.sigmas_array() if ks.sigmas is not None else np.full(ks.num_keypoints, 0.05)
+        except KeyError:
+            sigmas = np.full(self.keypoints.shape[1], 0.05)
+        return kept.oks_nms(oks_thr, sigmas)
+
     def to_coco(self, image_id: int | str, category_id: int = 1) -> list[dict[str, Any]]:
         """COCO keypoint results: ``{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}``.
 

@@ -26,7 +26,7 @@ head): a second pass on the ROI they define (centre at 33, side 2.5x|34-33|, rot
 points up) gives an upright, well-framed crop, which is MediaPipe's own tracking ROI.
 We add a horizontal flip test and map the 33 BlazePose landmarks onto COCO-17.
 
-Only numpy, OpenCV and ``ai-edge-litert`` are needed (all in the ``default`` extra); mediapipe is
+Only numpy, OpenCV and ``ai-edge-litert`` are needed (all in the ``blazepose`` extra); mediapipe is
 only located on disk for its model files, never imported.
 
 The detector (:class:`BlazePoseDetector`) runs ``pose_detection.tflite`` from the mediapipe wheel with
@@ -86,7 +86,7 @@ def _require_litert():
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        raise MissingDependencyError("ai-edge-litert", "default", "The embedded BlazePose model") from None
+        raise MissingDependencyError("ai-edge-litert", "blazepose", "The BlazePose model") from None
     return Interpreter
 
 
@@ -95,7 +95,7 @@ def _require_cv2():
         import cv2
     except ImportError:
         raise MissingDependencyError(
-            "mediapipe (with opencv-contrib-python)", "default", "The embedded BlazePose model"
+            "mediapipe (with opencv-contrib-python)", "blazepose", "The BlazePose model"
         ) from None
     return cv2
 
@@ -103,12 +103,12 @@ def _require_cv2():
 def mediapipe_model_path(relative: str) -> Path:
     """Path of a model file inside the installed ``mediapipe`` wheel, without importing mediapipe.
 
-    Raises :class:`MissingDependencyError` (extra ``default``) when mediapipe is not installed and
+    Raises :class:`MissingDependencyError` (extra ``blazepose``) when mediapipe is not installed and
     :class:`DataError` when the wheel lacks the file.
     """
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("mediapipe", "default", "The embedded BlazePose model")
+        raise MissingDependencyError("mediapipe", "blazepose", "The BlazePose model")
     root = Path(next(iter(spec.submodule_search_locations)))
     path = root / relative
     if not path.is_file():
@@ -116,7 +116,7 @@ def mediapipe_model_path(relative: str) -> Path:
             f"the installed mediapipe ({root}) has no model file {relative}; the mediapipe 0.10.14 wheel "
             "ships pose_landmark_full.tflite and pose_detection.tflite (lite/heavy are downloaded by "
             "mediapipe at run time, which pyramidpose never does): use the 'full' variant, pass a "
-            "model_path, or reinstall with: pip install 'pyramidpose[default]'"
+            "model_path, or reinstall with: pip install 'pyramidpose[blazepose]'"
         )
     return path
 
