@@ -114,9 +114,7 @@ def test_multipose_is_bottom_up_and_finds_people():
 
 def test_presets_and_unknown_names():
     from pyramidpose.errors import ConfigError
-    from pyramidpose.inference.backends import PRESETS, load_backend, load_detector
-
-    from pyramidpose.inference.backends import DEFAULT_PRESET
+    from pyramidpose.inference.backends import DEFAULT_PRESET, PRESETS, load_backend, load_detector
 
     assert {"accurate", "fast", "bottomup", "blazepose"} <= set(PRESETS) and DEFAULT_PRESET == "accurate"
     assert load_backend("fast", num_threads=1).name == "movenet-lightning"
