@@ -64,7 +64,7 @@ def bench_pyramidpose(clip: Path, out_dir: Path, model: str, detect_every: int, 
     from pyramidpose.inference.pipeline import Pipeline, PipelineConfig, RunReport
 
     cfg = PipelineConfig(
-        out_dir=out_dir, model=model, detect_every=detect_every, progress=False, num_threads=threads
+        out_dir=out_dir, weights=model, detect_every=detect_every, progress=False, num_threads=threads
     )
     pipe = Pipeline(cfg)
     pipe.detector  # noqa: B018  (load the detector before timing)
