@@ -47,9 +47,9 @@ def test_readme_python_section_runs(tmp_path: Path, monkeypatch) -> None:
         for code in blocks:
             exec(compile(code, "README.md", "exec"), scope)
     lines = out.getvalue().splitlines()
-    assert re.fullmatch(r"PoseResult\(1 people, 17 'coco' keypoints, best score 0\.\d\d\)", lines[0]), lines[0]
+    assert re.fullmatch(r"PoseResult\([1-9]\d* people, 17 'coco' keypoints, best score 0\.\d\d\)", lines[0]), lines[0]
     assert len(lines) == 1 + 5  # the result, then one line per frame of the 5-frame clip
-    assert lines[1].startswith("0 0.0 [") and scope["xy"].shape == (1, 17, 2)
+    assert lines[1].startswith("0 0.0 [") and scope["xy"].shape[1:] == (17, 2) and len(scope["xy"]) >= 1
 
 
 def test_inputs_of_every_kind_agree(pose) -> None:

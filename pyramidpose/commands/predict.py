@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--smooth-beta", type=float_range(0.0), default=0.05, help="One-Euro speed coefficient (higher = less lag)")
     pipe.add_argument("--video-stride", type=positive_int, default=1, help="use every N-th video frame")
     pipe.add_argument("--max-frames", type=positive_int, default=None, help="stop each video after this many frames")
-    pipe.add_argument("--detect-every", type=positive_int, default=1, help="video: run the detector every N frames, follow poses in between")
+    pipe.add_argument("--detect-every", type=positive_int, default=5, help="video: run the detector every N frames, follow poses in between (1: every frame)")
     return ap
 
 

@@ -71,7 +71,7 @@ class PipelineConfig:
     draw_style: DrawStyle = field(default_factory=DrawStyle)  # overlay thresholds, sizes, labels
     video_stride: int = 1
     max_frames: int | None = None
-    detect_every: int = 1  # video: run the detector every N frames, track boxes in between
+    detect_every: int = 5  # video: run the detector every N frames, follow boxes around the poses in between (measured: docs/embedded_models.md)
     video_tiles: tuple[int, ...] | None = (2,)  # detector tile grids on video frames (None: detector default)
     progress: bool = True
     device: str | None = None
