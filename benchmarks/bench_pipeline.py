@@ -74,7 +74,7 @@ def bench_pyramidpose(clip: Path, out_dir: Path, model: str, detect_every: int, 
         t0 = time.perf_counter()
         res = pipe.run_video(clip, report)
         best = min(best, time.perf_counter() - t0)
-    recs = [json.loads(x) for x in res.jsonl.read_text().splitlines()]
+    recs = [r for r in map(json.loads, res.jsonl.read_text().splitlines()) if "instances" in r]  # no header
     people = float(np.mean([len(r["instances"]) for r in recs]))
     return res.frames / best, people, recs
 
