@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("predict", "2D keypoints for images, folders, globs or videos"),
     "eval": ("evaluate", "COCO keypoint AP/AR of a results file (identical to pycocotools)"),
     "weights": ("weights", "list or download the official ViTPose checkpoints"),
+    "export": ("export", "export a pose checkpoint to ONNX (config in the metadata, parity checked)"),
     "train": ("train", "train or fine-tune a 2D pose model from a YAML config"),
     "distill": ("distill", "train a 2D pose student with a teacher (knowledge distillation)"),
     "ablate": ("ablate", "train and compare several configs with the same budget and seeds"),

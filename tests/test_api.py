@@ -96,7 +96,7 @@ def test_bad_inputs_are_one_line_errors(pose, tmp_path: Path) -> None:
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(bytes([0x08, 0x07, 0x12, 0x07]) + b"pytorch" + bytes(64))
     with pytest.raises(CheckpointError, match="model.onnx is an ONNX model"):
-        pyramidpose.Pose(onnx)  # no ONNX pose backend yet: refused in one line, not a traceback
+        pyramidpose.Pose(onnx)  # a broken ONNX file: refused in one line, not a traceback
     import torch
 
     if not torch.cuda.is_available():

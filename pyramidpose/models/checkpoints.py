@@ -425,7 +425,7 @@ def read_checkpoint(
 
     kind = require_checkpoint_file(p)  # "photo.jpg is a JPEG image, not a checkpoint", before any loader
     if kind == "onnx":
-        raise CheckpointError(f"{p} is an ONNX model: it runs with onnxruntime, not as a PyTorch checkpoint")
+        raise CheckpointError(f"{p} is an ONNX model: it has no PyTorch weights to read (load_model runs it with onnxruntime)")
     if kind == "safetensors":
         sd, meta = read_safetensors(p)
         if CONFIG_METADATA_KEY in meta:
@@ -542,7 +542,9 @@ def load_model(
 
     Args:
         path: official ``.pth``, Hugging Face VitPose directory, or pyramidpose ``.safetensors``
-            (or a directory holding ``model.safetensors``), or a zoo name from
+            (or a directory holding ``model.safetensors``), an ``.onnx`` file written by
+            ``pyramidpose export`` (an :class:`~pyramidpose.models.onnx_model.ONNXPoseModel`
+            run by onnxruntime), or a zoo name from
             ``pyramidpose weights list`` (downloaded and cached on first use).
         device: where to put the model (default CPU).
         dataset: ViTPose+ expert to use: index or name (COCO=0, AIC=1, MPII=2, AP-10K=3, APT-36K=4,
@@ -558,6 +560,16 @@ def load_model(
 
     index = _dataset_index(dataset)
     path = resolve_weights(path)  # a zoo name ("vitpose-b") becomes its cached download
+    if Path(path).is_file():
+        from pyramidpose.utils.sniff import require_checkpoint_file
+
+        if require_checkpoint_file(Path(path)) == "onnx":  # exported by pyramidpose export: onnxruntime
+            if index != 0 or input_size is not None:
+                raise CheckpointError(f"{path}: an exported ONNX model has a fixed expert and input size; "
+                                      "export again for another dataset= or input_size=")  # fmt: skip
+            from pyramidpose.models.onnx_model import ONNXPoseModel
+
+            return ONNXPoseModel(path, device=device)  # type: ignore[return-value]
     sd, cfg, fmt = read_checkpoint(path, dataset=index)
     if not 0 <= index < cfg.num_experts:
         raise CheckpointError(

@@ -1,0 +1,128 @@
+"""Export a pose model to ONNX, with its config in the metadata and parity checked before writing.
+
+:func:`export_onnx` traces the model (the TorchScript exporter: no onnxscript needed), stores the
+:class:`ModelConfig` (input size, codec, keypoint set, head/neck) as ``metadata_props``, runs the
+file through onnxruntime on a random batch and compares with PyTorch: a max abs difference on the
+heatmaps above the tolerance (1e-4 in fp32) refuses the export and writes nothing. The file is
+written atomically. :class:`~pyramidpose.models.onnx_model.ONNXPoseModel` runs it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pyramidpose.errors import CheckpointError, ConfigError
+from pyramidpose.models.onnx_model import META_CONFIG, META_KIND, META_PREFIX, _quiet_options
+from pyramidpose.utils.io import write_bytes_atomic
+from pyramidpose.utils.outputs import check_output_file
+
+FP32_TOLERANCE = 1e-4  # max abs heatmap difference ONNX vs PyTorch (fp32)
+FP16_TOLERANCE = 1e-2  # fp16 weights and activations vs the fp32 PyTorch model
+OPSET = 17
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` wrote and the parity it measured."""
+
+    path: Path
+    max_abs_diff: float
+    tolerance: float
+    batch_sizes: tuple[int, ...]
+    size_bytes: int
+
+    def summary(self) -> str:
+        return (
+            f"wrote {self.path} ({self.size_bytes / 1e6:.1f} MB); parity vs PyTorch on batch(es) "
+            f"{list(self.batch_sizes)}: max abs heatmap diff {self.max_abs_diff:.2e} (<= {self.tolerance:g})"
+        )
+
+
+def export_onnx(
+    model: nn.Module,
+    out: str | os.PathLike[str],
+    *,
+    dynamic_batch: bool = False,
+    fp16: bool = False,
+    batch_size: int = 1,
+    opset: int = OPSET,
+    tolerance: float | None = None,
+    seed: int = 0,
+) -> ExportReport:
+    """Write ``model`` (a :class:`~pyramidpose.models.pose_model.PoseModel`) to ``out`` as ONNX.
+
+    ``dynamic_batch`` leaves the batch axis free (else fixed at ``batch_size``); ``fp16`` exports
+    half-precision weights and input. Raises :class:`CheckpointError` (and writes nothing) when
+    onnxruntime's heatmaps differ from PyTorch's by more than ``tolerance``.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    out = check_output_file(out)  # before any work
+    cfg = getattr(model, "config", None)
+    if cfg is None or not hasattr(cfg, "to_dict") or getattr(cfg, "input_size", None) is None:
+        raise ConfigError("export_onnx needs a pose model with a config (load it with load_model)")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    tol = float(tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE))
+    ref_model = model.to("cpu").float().eval()
+    h, w = cfg.input_size
+    dtype = torch.float16 if fp16 else torch.float32
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.randn(batch_size, 3, h, w, generator=gen)
+    traced = _half_copy(ref_model) if fp16 else ref_model
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic (the shapes are fixed)
+        torch.onnx.export(
+            traced, (example.to(dtype),), buf, dynamo=False, opset_version=opset,
+            input_names=["input"], output_names=["heatmaps"],
+            dynamic_axes={"input": {0: "batch"}, "heatmaps": {0: "batch"}} if dynamic_batch else None,
+        )  # fmt: skip
+    proto = onnx.load_from_string(buf.getvalue())
+    meta = {
+        META_KIND: "pose",
+        META_CONFIG: json.dumps(cfg.to_dict()),
+        META_PREFIX + "input_size": json.dumps(list(cfg.input_size)),
+        META_PREFIX + "codec": str(cfg.codec),
+        META_PREFIX + "keypoint_set": str(cfg.keypoint_set),
+        META_PREFIX + "precision": "fp16" if fp16 else "fp32",
+    }
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    # parity before writing: the batch it was traced with, and another size when the batch is free
+    sizes = (batch_size, batch_size + 2) if dynamic_batch else (batch_size,)
+    data = proto.SerializeToString()
+    session = ort.InferenceSession(data, _quiet_options(), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for n in sizes:
+        x = torch.randn(n, 3, h, w, generator=gen)
+        with torch.no_grad():
+            ref = ref_model(x).float().numpy()
+        got = session.run(None, {"input": x.numpy().astype(np.float16 if fp16 else np.float32)})[0]
+        if got.shape != ref.shape:
+            raise CheckpointError(f"ONNX export of {cfg.name}: output shape {got.shape} != PyTorch {ref.shape}")
+        worst = max(worst, float(np.abs(got.astype(np.float32) - ref).max()))
+    if not worst <= tol:
+        raise CheckpointError(
+            f"ONNX export of {cfg.name} refused: max abs heatmap difference vs PyTorch {worst:.3g} > {tol:g}; "
+            f"{out} not written"
+        )
+    write_bytes_atomic(out, data)
+    return ExportReport(out, worst, tol, sizes, len(data))
+
+
+def _half_copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model).half().eval()
