@@ -9,6 +9,10 @@ JSON, each video a ``<name>.jsonl`` (one record per frame, with track ids) and a
 ``<name>.mp4`` in the ``--out`` folder (``--out x.json`` names the results file; videos go beside
 it). ``--image-dir DIR`` is the same as ``--input DIR``.
 
+``torchrun --nproc_per_node N -m pyramidpose predict ...`` shares the images and videos out by rank
+(gloo on CPU, one GPU each on CUDA); each rank journals its images, rank 0 merges the journals into
+the one results file a single process would write and prints the merged report.
+
 Boxes come from a COCO detection-results file (``[{image_id, bbox, score}, ...]``, filtered with
 ``--det-thr``) or, given a COCO annotation file, its ground-truth person boxes (``--mmpose-gt-boxes``:
 MMPose's protocol), read by :func:`pyramidpose.data.boxes.load_box_file`. Image files are matched to
@@ -20,6 +24,7 @@ command stops with a one-line error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pyramidpose.commands._args import ArgumentParser, float_range, positive_float, positive_int, unit_float
@@ -201,10 +206,26 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.no_progress, device=args.device, vitpose_options=vitpose,
         results_path=results_path,
     )  # fmt: skip
-    pipeline = Pipeline(config)
-    only = coco_file_names(args.images_from) if args.images_from else None
-    report = pipeline.run(inputs, only_names=only)
-    for line in report.lines():
-        print(line, file=sys.stderr if line.startswith(("skipped", "failed")) else sys.stdout)
-    print(f"{report.summary()} (model: {pipeline.backend.name})")
+    dist = None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: share the inputs out by rank
+        from pyramidpose.training.distributed import init_distributed
+
+        dist = init_distributed(args.device or "auto")
+        config.device = str(dist.device)
+        config.dist = dist
+        config.progress = config.progress and dist.is_main
+    try:
+        pipeline = Pipeline(config)
+        only = coco_file_names(args.images_from) if args.images_from else None
+        report = pipeline.run(inputs, only_names=only)
+    finally:
+        if dist is not None:
+            from pyramidpose.training.distributed import shutdown
+
+            shutdown(dist)
+    if dist is None or dist.is_main:
+        for line in report.lines():
+            print(line, file=sys.stderr if line.startswith(("skipped", "failed")) else sys.stdout)
+        ranks = f"; {dist.world_size} ranks" if dist is not None else ""
+        print(f"{report.summary()} (model: {pipeline.backend.name}{ranks})")
     return report.exit_code()  # 0 done, 1 nothing processed or an output failed, 3 some inputs skipped

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +78,9 @@ class PipelineConfig:
     device: str | None = None
     num_threads: int = 2
     vitpose_options: dict = field(default_factory=dict)  # dataset + TopDownPredictor options
+    # torchrun: this process's place (training.distributed.DistInfo); images and videos are shared out
+    # by rank, each rank journals its own images, rank 0 merges them into the one results file
+    dist: Any = None
 
 
 @dataclass
@@ -384,9 +388,11 @@ class Pipeline:
             stems, notes = output_stems(paths)
             report.notes += notes
         keys = {p: stems[p] for p in paths}
-        journal = Journal(target, self._journal_meta())
-        todo = [p for p in paths if keys[p] not in journal.done]
-        report.resumed += len(paths) - len(todo)
+        rank, world = (self.config.dist.rank, self.config.dist.world_size) if self.config.dist else (0, 1)
+        mine = paths[rank::world]  # this rank's share (all of them in one process)
+        journal = Journal(_rank_target(target, rank, world), self._journal_meta())
+        todo = [p for p in mine if keys[p] not in journal.done]
+        report.resumed += len(mine) - len(todo)
         try:
             for (path, image_id, image), result in self._image_results(todo, report, keys):
                 report.zero_area_boxes += result.num_skipped_boxes
@@ -402,7 +408,20 @@ class Pipeline:
                 journal.add(keys[path], {"people": len(result), "rows": result.to_coco(image_id)})
         finally:
             journal.close()
-        done = [journal.done[keys[p]] for p in paths if keys[p] in journal.done]
+        finished = journal.done
+        if world > 1:  # every rank's journal is complete before rank 0 reads them all
+            from pyramidpose.training.distributed import barrier
+
+            barrier(self.config.dist)
+            if rank != 0:
+                return None
+            journals = [journal] + [Journal(_rank_target(target, r, world), self._journal_meta()) for r in range(1, world)]
+            finished = {k: v for j in journals for k, v in j.done.items()}
+            for j in journals[1:]:
+                j.close()
+        else:
+            journals = [journal]
+        done = [finished[keys[p]] for p in paths if keys[p] in finished]
         report.images += len(done)
         report.people += sum(int(d["people"]) for d in done)
         if self.box_file is not None:  # boxes for images that were not among the inputs
@@ -419,7 +438,8 @@ class Pipeline:
         except OSError as exc:
             report.failed.append((str(target), f"could not be written ({exc}); finished images are kept in {journal.path}"))
             return None
-        journal.close(remove=True)
+        for j in journals:
+            j.close(remove=True)
         report.written.insert(0, target)
         return target
 
@@ -552,8 +572,14 @@ class Pipeline:
         video_stems, more = output_stems(videos)
         report.notes += notes + more
         self.run_images(images, report, stems=image_stems)
-        for v in videos:
+        dist = self.config.dist
+        rank, world = (dist.rank, dist.world_size) if dist else (0, 1)
+        for v in videos[rank::world]:
             self.run_video(v, report, stem=video_stems[v])
+        if world > 1:  # one merged report on every rank (rank 0 prints it)
+            from pyramidpose.training.distributed import all_gather_objects
+
+            report = merge_reports(all_gather_objects(report, dist))
         return report
 
 
@@ -561,6 +587,23 @@ def _embedded_options(name: str | None, blazepose_preset: str, num_threads: int)
     """``load_backend`` options of an embedded preset: threads, and BlazePose's own preset."""
     preset = PRESETS[str(name or DEFAULT_PRESET)]
     return {"num_threads": num_threads, **({"preset": blazepose_preset} if preset.module == "blazepose" else {})}
+
+
+def _rank_target(target: Path, rank: int, world: int) -> Path:
+    """The file a rank journals under: the results file itself in one process, else a per-rank name."""
+    return target if world == 1 else target.with_name(f"{target.name}.rank{rank}-of-{world}")
+
+
+def merge_reports(reports: list[RunReport]) -> RunReport:
+    """One :class:`RunReport` from the ranks' reports (lists joined in rank order, counts summed)."""
+    out = RunReport()
+    for r in reports:
+        for name in ("written", "skipped", "failed", "videos"):
+            getattr(out, name).extend(getattr(r, name))
+        for name in ("images", "people", "boxes", "zero_area_boxes", "resumed"):
+            setattr(out, name, getattr(out, name) + getattr(r, name))
+    out.notes = list(dict.fromkeys(n for r in reports for n in r.notes))  # every rank computes the same notes
+    return out
 
 
 def _oks_sigmas(keypoint_set: str) -> np.ndarray:
