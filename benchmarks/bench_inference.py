@@ -5,8 +5,14 @@ other processes hits both alike; each cell is the median over repeats of ms per 
 GFLOP/s uses the FLOPs counted by ``torch.utils.flop_counter.FlopCounterMode`` for one forward,
 compared with the machine's matmul peak measured here (a large ``torch.mm`` in fp32 and bf16).
 
+The header names the machine (:func:`pyramidpose.utils.device.machine_summary`) and the precision
+``auto`` picks on it (:func:`~pyramidpose.utils.device.choose_precision`: bf16 only where native);
+``--dtypes auto`` times that one. ``--onnx`` adds the same model exported to ONNX, run by
+onnxruntime with each installed execution provider (never assumed faster: measured here).
+
 Run:  python benchmarks/bench_inference.py            (prints a markdown table)
       python benchmarks/bench_inference.py --repeats 5 --batches 1 8 --dtypes fp32 bf16
+      python benchmarks/bench_inference.py --repeats 3 --batches 8 --dtypes auto --onnx
 """
 
 from __future__ import annotations
@@ -80,13 +86,18 @@ def count_flops(model: torch.nn.Module, x: torch.Tensor, call) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--onnx", action="store_true", help="also onnxruntime (fp32 export), per installed provider")
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds per cell (median is reported)")
     ap.add_argument("--hf-attn", default="sdpa", choices=["sdpa", "eager"], help="transformers attention")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from pyramidpose.utils.device import choose_precision, machine_summary
+
+    auto = choose_precision("auto", "cpu")
+    args.dtypes = list(dict.fromkeys(auto.name if d == "auto" else d for d in args.dtypes))
     torch.manual_seed(0)
 
     hf = _hf_model(args.hf_attn)
@@ -107,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     peaks = {d: matmul_peak(torch.float32 if d == "fp32" else torch.bfloat16) for d in args.dtypes}
 
     print(f"# ViTPose-B classic 256x192 inference, CPU, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"load average at start: {os.getloadavg()[0]:.2f}; max |pyramidpose - transformers| (fp32) = {diff:.2e}")
+    print(f"machine: {machine_summary()}")
+    print(f"precision chosen by auto: {auto.name} ({auto.reason})")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (the machine may be shared: compare ratios, not times)")
+    print(f"max |pyramidpose - transformers| (fp32) = {diff:.2e}")
     print(f"transformers attention implementation: {used_attn}")
     print(f"FLOPs per crop: pyramidpose {flops_per_crop / 1e9:.2f} G, transformers {flops_hf / 1e9:.2f} G")
     print("matmul peak: " + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peaks.items()))
@@ -148,8 +162,43 @@ def main(argv: list[str] | None = None) -> int:
             )
     print()
     print("pyramidpose no slower than transformers in every setting:", "yes" if ok else "NO")
+    if args.onnx:
+        onnx_table(ours, args.batches, args.repeats, flops_per_crop, peaks.get("fp32") or matmul_peak(torch.float32))
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     return 0
+
+
+def onnx_table(model: torch.nn.Module, batches: list[int], repeats: int, flops: int, peak: float) -> None:
+    """ms/crop of the fp32 ONNX export per installed onnxruntime provider vs torch fp32, interleaved."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from pyramidpose.export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rep = export_onnx(model, f"{tmp}/m.onnx", dynamic_batch=True)
+        print(f"\nONNX export: max abs heatmap diff vs torch {rep.max_abs_diff:.1e}")
+        providers = [p for p in ort.get_available_providers() if p != "AzureExecutionProvider"]
+        sessions = {p: ort.InferenceSession(str(rep.path), providers=[p]) for p in providers}
+        print("| runtime | batch | torch fp32 ms/crop | runtime ms/crop | speed-up vs torch | GFLOP/s | % of fp32 peak |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for b in batches:
+            x = torch.randn(b, 3, 256, 192)
+            xn = x.numpy()
+            for name, sess in sessions.items():
+                sess.run(None, {"input": xn})  # warm-up
+                t_torch, t_ort = [], []
+                with torch.inference_mode():
+                    model(x)
+                    for r in range(repeats):
+                        for which in (("torch", "ort") if r % 2 == 0 else ("ort", "torch")):
+                            t = time.perf_counter()
+                            model(x) if which == "torch" else sess.run(None, {"input": xn})
+                            (t_torch if which == "torch" else t_ort).append((time.perf_counter() - t) / b * 1e3)
+                a, o = statistics.median(t_torch), statistics.median(t_ort)
+                g = flops / (o / 1e3) / 1e9
+                print(f"| onnxruntime {name} | {b} | {a:.1f} | {o:.1f} | {a / o:.2f}x | {g:.0f} | {100 * g / peak:.0f}% |", flush=True)
 
 
 if __name__ == "__main__":
