@@ -54,7 +54,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _predict(weights: Path, out: Path) -> list[dict]:
     argv = ["predict", "--weights", str(weights), "--input", str(DATA / "images"), "--boxes", str(ANN),
-            "--mmpose-gt-boxes", "--out", str(out), "--no-progress"]  # fmt: skip
+            "--mmpose-gt-boxes", "--out", str(out), "--no-progress", "--precision", "fp32"]  # fmt: skip
     assert cli.main(argv) == 0
     return json.loads(out.read_text())
 
@@ -107,7 +107,7 @@ def test_heatmap_parity_on_real_crops(exported: dict, kind: str) -> None:
     gt = json.loads(ANN.read_text())
     im = gt["images"][0]
     boxes = [a["bbox"] for a in gt["annotations"] if a["image_id"] == im["id"]]
-    pt, ox = TopDownPredictor(load_model(weights)), TopDownPredictor(load_model(onnx))
+    pt, ox = TopDownPredictor(load_model(weights), precision="fp32"), TopDownPredictor(load_model(onnx))
     assert type(ox.model).__name__ == "ONNXPoseModel" and ox.keypoint_set.name == "coco"
     crops = pt._prepare(read_image(DATA / "images" / im["file_name"]), boxes, None, None).crops
     batch = normalize_crops(crops)
@@ -128,10 +128,11 @@ def test_metadata_carries_the_config_and_pose_runs_it(exported: dict) -> None:
     assert json.loads(meta["pyramidpose.input_size"]) == [64, 48] and meta["pyramidpose.codec"] == "udp"
     assert meta["pyramidpose.keypoint_set"] == "coco"
     boxes = np.array([[10.0, 20.0, 120.0, 200.0], [200.0, 30.0, 100.0, 180.0]])
-    pose = pyramidpose.Pose(onnx, detector=lambda img: (boxes, np.array([0.9, 0.8])), device="cpu")
+    det = lambda img: (boxes, np.array([0.9, 0.8]))  # noqa: E731
+    pose = pyramidpose.Pose(onnx, detector=det, device="cpu")  # precision auto: the file's own (fp32)
     image = read_image(DATA / "images" / "000000434204.jpg")
     result = pose(image)
-    ref = pyramidpose.Pose(weights, detector=lambda img: (boxes, np.array([0.9, 0.8])), device="cpu")(image)
+    ref = pyramidpose.Pose(weights, detector=det, device="cpu", vitpose_options={"precision": "fp32"})(image)
     assert len(result) == 2
     np.testing.assert_allclose(result.keypoints, ref.keypoints, atol=1e-2)
 

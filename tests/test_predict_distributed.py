@@ -61,7 +61,7 @@ def _compare(single: Path, merged: Path) -> None:
 
 def _check(tmp: Path, inputs: list[str], ann: Path, expect_rows: int | None = None) -> None:
     weights = _weights(tmp)
-    common = ["--weights", str(weights), *inputs, "--boxes", str(ann), "--mmpose-gt-boxes", "--no-progress"]
+    common = ["--weights", str(weights), *inputs, "--boxes", str(ann), "--mmpose-gt-boxes", "--no-progress", "--precision", "fp32"]
     one = _run([*common, "--out", str(tmp / "one" / "results.json")], 1)  # also a fresh process: no torch state shared
     assert one.returncode == 0, one.stderr[-2000:]
     two = _run([*common, "--out", str(tmp / "two" / "results.json")], 2)

@@ -163,7 +163,14 @@ class TopDownPredictor:
             p = next(iter(model.parameters()), None)
             device = p.device if p is not None else "cpu"
         self.device = resolve_device(device)  # an unknown or absent device is a one-line ConfigError
-        self.precision: Precision = choose_precision(precision, self.device)
+        exported = getattr(model, "exported_precision", None)  # an ONNX file runs in its own precision
+        if exported is None:
+            self.precision: Precision = choose_precision(precision, self.device)
+        elif precision in ("auto", "fp32", exported):
+            self.precision = Precision("fp32", self.device.type, f"exported model: onnxruntime runs it in {exported}")
+        else:
+            raise ConfigError(f"precision {precision}: this exported model runs in {exported}; export it with "
+                              "--fp16 for half precision, or leave the precision at auto")  # fmt: skip
         log.info("pose model: %s", self.precision)
         model = model.to(self.device).eval()
         # under bf16/fp16 the Linear/Conv weights are cast once here, not by autocast on every call

@@ -83,6 +83,8 @@ class ONNXPoseModel(nn.Module):
         except (ValueError, TypeError) as exc:
             raise CheckpointError(f"{self.path}: the stored model config is invalid: {exc}") from None
         self.metadata = meta
+        # TopDownPredictor runs no autocast for it: the file holds its own precision
+        self.exported_precision = meta.get(META_PREFIX + "precision", "fp32")
         self.providers = onnx_providers(device)
         try:
             self.session = ort.InferenceSession(str(self.path), _quiet_options(), providers=self.providers)
@@ -110,4 +112,4 @@ class ONNXPoseModel(nn.Module):
         return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).to(x.device)
 
     def extra_repr(self) -> str:
-        return f"path={str(self.path)!r}, providers={self.providers}"
+        return f"path={str(getattr(self, 'path', '?'))!r}, providers={getattr(self, 'providers', [])}"
