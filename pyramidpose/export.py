@@ -21,7 +21,13 @@ import torch
 from torch import nn
 
 from pyramidpose.errors import CheckpointError, ConfigError
-from pyramidpose.models.onnx_model import META_CONFIG, META_KIND, META_PREFIX, _quiet_options
+from pyramidpose.models.onnx_model import (
+    META_CONFIG,
+    META_KIND,
+    META_PREFIX,
+    _quiet_options,
+    require_onnxruntime,
+)
 from pyramidpose.utils.io import write_bytes_atomic
 from pyramidpose.utils.outputs import check_output_file
 
@@ -64,6 +70,7 @@ def export_onnx(
     half-precision weights and input. Raises :class:`CheckpointError` (and writes nothing) when
     onnxruntime's heatmaps differ from PyTorch's by more than ``tolerance``.
     """
+    require_onnxruntime("pyramidpose export")
     import onnx
     import onnxruntime as ort
 

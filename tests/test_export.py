@@ -153,3 +153,12 @@ def test_bad_output_is_refused_before_loading(tmp_path: Path, capsys) -> None:
     assert "is a file, not a folder" in capsys.readouterr().err
     assert cli.main(["export", "--weights", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "m.bin")]) == 2
     assert "ending in .onnx" in capsys.readouterr().err
+
+
+def test_missing_onnxruntime_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyramidpose.errors import MissingDependencyError
+    from pyramidpose.models.onnx_model import ONNXPoseModel
+
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if the extra were not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'pyramidpose\[onnx\]'"):
+        ONNXPoseModel(tmp_path / "m.onnx")

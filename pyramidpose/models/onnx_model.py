@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pyramidpose.errors import CheckpointError
+from pyramidpose.errors import CheckpointError, MissingDependencyError
 from pyramidpose.models.pose_model import ModelConfig
 
 # keys of the ONNX metadata_props written by pyramidpose.export
@@ -39,6 +39,15 @@ def onnx_providers(device: str | torch.device | None = None) -> list[str]:
     return [p for p in wanted if p in available] or ["CPUExecutionProvider"]
 
 
+def require_onnxruntime(what: str = "An .onnx pose model") -> None:
+    """A one-line error naming the ``onnx`` extra when onnx/onnxruntime are not installed."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("onnxruntime", "onnx", what) from None
+
+
 def _quiet_options():
     """Session options that keep onnxruntime's optimiser notes (warnings) off stderr."""
     import onnxruntime as ort
@@ -50,6 +59,7 @@ def _quiet_options():
 
 def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The ``pyramidpose.*`` metadata of an ONNX file (without reading the weights into torch)."""
+    require_onnxruntime()
     import onnx
 
     p = Path(path)
@@ -69,6 +79,7 @@ class ONNXPoseModel(nn.Module):
 
     def __init__(self, path: str | os.PathLike[str], device: str | torch.device | None = None) -> None:
         super().__init__()
+        require_onnxruntime()
         import onnxruntime as ort
 
         self.path = Path(path)
