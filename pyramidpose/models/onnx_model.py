@@ -49,12 +49,11 @@ def require_onnxruntime(what: str = "An .onnx pose model") -> None:
 
 
 def _quiet_options():
-    """Session options that keep onnxruntime's optimiser notes (warnings) off stderr."""
-    import onnxruntime as ort
+    """The project's onnxruntime session options (errors-only logging, no spinning threads), with
+    torch's thread count."""
+    from pyramidpose.inference.backends.onnx_models import session_options
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # errors only
-    return opts
+    return session_options(torch.get_num_threads())
 
 
 def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -21,6 +21,14 @@ def embedded_model_path(name: str) -> Path:
 
 def onnx_session(path: str | os.PathLike[str], num_threads: int = 2):
     """An onnxruntime CPU session with ``num_threads`` intra-op threads (one inter-op thread)."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), session_options(num_threads), providers=["CPUExecutionProvider"])
+
+
+def session_options(num_threads: int = 2):
+    """onnxruntime session options of every pyramidpose session: ``num_threads`` intra-op threads,
+    one inter-op thread, errors-only logging, no spinning worker threads."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -34,4 +42,4 @@ def onnx_session(path: str | os.PathLike[str], num_threads: int = 2):
     # no busy-waiting worker threads: on a shared or oversubscribed CPU spinning made a Thunder
     # crop 2-3x slower (159 vs 51 ms measured here under load); on a quiet machine it costs little
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return opts
