@@ -197,6 +197,8 @@ def parse_asf(path: str | os.PathLike[str]) -> AsfSkeleton:
                     raise _err(path, i, f"unknown root channel(s) {bad}")
             elif key == "axis":
                 root_axis = toks[1].upper() if len(toks) > 1 else "XYZ"
+                if sorted(root_axis) != ["X", "Y", "Z"]:
+                    raise _err(path, i, f"root axis order '{root_axis}' is not a permutation of XYZ")
             elif key == "position":
                 root_pos = np.array(_floats(toks[1:4], path, i, "root position"))
             elif key == "orientation":
@@ -240,6 +242,8 @@ def parse_asf(path: str | os.PathLike[str]) -> AsfSkeleton:
                     raise _err(path, i, "axis needs 3 angles and an order")
                 cur["axis"] = vals
                 cur["axis_order"] = toks[4].upper() if len(toks) > 4 else "XYZ"
+                if sorted(cur["axis_order"]) != ["X", "Y", "Z"]:
+                    raise _err(path, i, f"axis order '{cur['axis_order']}' is not a permutation of XYZ")
             elif key == "dof":
                 dofs = [t.lower() for t in toks[1:]]
                 bad = [t for t in dofs if t not in ("rx", "ry", "rz", "tx", "ty", "tz", "l")]

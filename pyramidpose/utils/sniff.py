@@ -93,7 +93,9 @@ def file_kind(path: str | os.PathLike[str]) -> str:
         try:
             with zipfile.ZipFile(p) as z:
                 names = z.namelist()
-        except (zipfile.BadZipFile, OSError):
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - a corrupt central directory raises many types (bad names too)
             return "zip"
         return "torch-zip" if any(n.endswith("data.pkl") for n in names) else "zip"
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
