@@ -34,3 +34,9 @@ class MissingDependencyError(PyramidPoseError):
         )
         self.package = package
         self.extra = extra
+
+
+def format_keys(keys: list[str], limit: int = 12) -> str:
+    """The first ``limit`` of ``keys`` for an error message, with how many more were left out."""
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")

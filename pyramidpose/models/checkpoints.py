@@ -34,8 +34,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from pyramidpose.errors import CheckpointError, ConfigError
+from pyramidpose.errors import CheckpointError, ConfigError, format_keys
 from pyramidpose.models.pose_model import MOE_DATASETS, ModelConfig, PoseModel
+from pyramidpose.models.sapiens import convert_sapiens_state_dict, is_sapiens_state_dict
 from pyramidpose.models.vit import VIT_PRESETS, grid_from_num_patches, resize_pos_embed, token_grid
 from pyramidpose.utils.npyio import BoundedUnpickler
 from pyramidpose.utils.weights_io import CONFIG_KEY, KIND_KEY, read_safetensors, write_weights
@@ -345,11 +346,6 @@ def infer_config(
 # --------------------------------------------------------------------------------------------------
 
 
-def _fmt(keys: list[str], limit: int = 12) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
-
-
 _VITPOSE_HINT = "Check that the file is a complete ViTPose checkpoint of the expected size."
 
 
@@ -373,11 +369,11 @@ def load_state_dict_strict(
     if missing or unexpected or mismatched:
         parts = []
         if missing:
-            parts.append(f"missing keys ({len(missing)}): {_fmt(missing)}")
+            parts.append(f"missing keys ({len(missing)}): {format_keys(missing)}")
         if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {_fmt(unexpected)}")
+            parts.append(f"unexpected keys ({len(unexpected)}): {format_keys(unexpected)}")
         if mismatched:
-            parts.append(f"shape mismatches ({len(mismatched)}): {_fmt(mismatched)}")
+            parts.append(f"shape mismatches ({len(mismatched)}): {format_keys(mismatched)}")
         raise CheckpointError(
             f"{source} does not match the model:\n  " + "\n  ".join(parts)
             + "\n" + hint
@@ -466,8 +462,6 @@ def _from_official_or_sapiens(
     sd: dict[str, torch.Tensor], p: Path, dataset: int = 0
 ) -> tuple[dict[str, torch.Tensor], ModelConfig, str]:
     """An mmpose-layout checkpoint: Sapiens (mmpretrain ViT keys) or ViTPose."""
-    from pyramidpose.models.sapiens import convert_sapiens_state_dict, is_sapiens_state_dict
-
     if not is_sapiens_state_dict(sd):
         return _from_official(sd, p, dataset)
     try:
@@ -482,7 +476,7 @@ def _from_official(
 ) -> tuple[dict[str, torch.Tensor], ModelConfig, str]:
     sd, dropped = convert_official_state_dict(sd, dataset)
     if dropped:
-        log.info("%s: ignoring %d key(s) not used for inference: %s", p, len(dropped), _fmt(dropped, 4))
+        log.info("%s: ignoring %d key(s) not used for inference: %s", p, len(dropped), format_keys(dropped, 4))
     try:
         cfg = infer_config(sd)
     except CheckpointError as exc:
@@ -659,12 +653,12 @@ def load_backbone_weights(
         if tuple(v.shape) != tuple(own[k].shape)
     ]
     if bad:
-        raise CheckpointError(f"{p}: backbone shape mismatches ({len(bad)}): {_fmt(bad)}")
+        raise CheckpointError(f"{p}: backbone shape mismatches ({len(bad)}): {format_keys(bad)}")
     missing = [k for k in own if k not in bb]
     if strict and missing:
-        raise CheckpointError(f"{p}: backbone keys missing ({len(missing)}): {_fmt(missing)}")
+        raise CheckpointError(f"{p}: backbone keys missing ({len(missing)}): {format_keys(missing)}")
     if not bb:
-        raise CheckpointError(f"{p}: no backbone weights found (keys look like {_fmt(list(sd), 4)})")
+        raise CheckpointError(f"{p}: no backbone weights found (keys look like {format_keys(list(sd), 4)})")
     backbone.load_state_dict(bb, strict=False)
     log.info("%s: loaded %d backbone tensors, %d missing, %d skipped", p, len(bb), len(missing), len(skipped))
     return {"loaded": sorted(bb), "missing": missing, "skipped": skipped}

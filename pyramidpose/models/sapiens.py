@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from pyramidpose.errors import CheckpointError
+from pyramidpose.errors import CheckpointError, format_keys
 from pyramidpose.models.pose_model import ModelConfig, PoseModel
 from pyramidpose.models.vit import grid_from_num_patches
 
@@ -187,13 +187,11 @@ def convert_sapiens_state_dict(sd: dict[str, torch.Tensor], source: str = "check
     missing = [k for k in expected if k not in sd]
     unexpected = [k for k in sd if k not in set(expected) and not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        from pyramidpose.models.checkpoints import _fmt
-
         parts = []
         if missing:
-            parts.append(f"missing keys ({len(missing)}): {_fmt(missing)}")
+            parts.append(f"missing keys ({len(missing)}): {format_keys(missing)}")
         if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {_fmt(unexpected)}")
+            parts.append(f"unexpected keys ({len(unexpected)}): {format_keys(unexpected)}")
         raise CheckpointError(
             f"{source} (Sapiens layout, inferred {cfg.name}: width {cfg.embed_dim}, {cfg.depth} layers, "
             f"K={cfg.num_keypoints}) does not match:\n  " + "\n  ".join(parts)

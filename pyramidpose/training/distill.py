@@ -35,6 +35,7 @@ from torch import nn
 from pyramidpose.data.coco import CocoKeypointDataset, Instance, read_json
 from pyramidpose.errors import CheckpointError, ConfigError
 from pyramidpose.training.config import Config, DistillConfig
+from pyramidpose.training.datasets import collate, make_dataset
 from pyramidpose.training.seeding import seed_everything
 from pyramidpose.utils.weights_io import read_weights, write_weights
 
@@ -195,7 +196,6 @@ def learn_knowledge_token(
 
     from pyramidpose.models.checkpoints import load_state_dict_strict, read_checkpoint
     from pyramidpose.models.pose_model import ModelConfig, PoseModel
-    from pyramidpose.training.engine import collate, make_dataset
     from pyramidpose.training.losses import keypoint_mse
 
     if not _reads_as_pose_model(str(teacher)):

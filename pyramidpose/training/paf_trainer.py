@@ -113,7 +113,7 @@ def train_paf(
 
     from pyramidpose.data.bottomup import BottomUpDataset, paf_loss
     from pyramidpose.models.paf_model import PafModel, save_paf_model
-    from pyramidpose.training.engine import collate
+    from pyramidpose.training.datasets import collate
     from pyramidpose.training.optim import build_optimizer
     from pyramidpose.training.schedule import LRScheduler, vitpose_schedule
     from pyramidpose.training.seeding import seed_everything
