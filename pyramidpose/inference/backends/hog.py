@@ -7,6 +7,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pyramidpose.errors import PyramidPoseError
 from pyramidpose.geometry.boxes import box_nms
 from pyramidpose.inference.backends.base import downscale
 
@@ -15,6 +16,12 @@ class HogDetector:
     """Person boxes from OpenCV's default people detector (on images downscaled to ``max_side``)."""
 
     def __init__(self, max_side: int = 800, hit_threshold: float = 0.0, scale: float = 1.05) -> None:
+        if not hasattr(cv2, "HOGDescriptor"):  # OpenCV 5 moved HOG out of the main modules
+            raise PyramidPoseError(
+                f"the HOG detector needs OpenCV's HOGDescriptor, which this OpenCV ({cv2.__version__}) does "
+                "not have; use --detector nanodet (the default), or install an OpenCV build with HOG "
+                "(e.g. opencv-contrib-python 4.x)"
+            )
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         self.max_side = max_side
