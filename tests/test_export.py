@@ -162,3 +162,37 @@ def test_missing_onnxruntime_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if the extra were not installed
     with pytest.raises(MissingDependencyError, match=r"pip install 'pyramidpose\[onnx\]'"):
         ONNXPoseModel(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("asset", ["lifter_default", "forecaster_default", "forecaster_default_2d"])
+def test_lifter_and_forecaster_export_match_pytorch(tmp_path: Path, asset: str) -> None:
+    """The embedded lifter and forecasters (old-layout files) export through the command; onnxruntime
+    equals PyTorch on new inputs of two batch sizes and the file carries the kind and config."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from pyramidpose.export import sequence_input_shape
+    from pyramidpose.models.onnx_model import META_CONFIG, META_KIND
+
+    weights = Path(__file__).resolve().parents[1] / "pyramidpose" / "assets" / f"{asset}.safetensors"
+    out = tmp_path / f"{asset}.onnx"
+    assert cli.main(["export", "--weights", str(weights), "--out", str(out), "--dynamic-batch"]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    kind = "lifter" if asset.startswith("lifter") else "forecaster"
+    assert meta[META_KIND] == kind and json.loads(meta[META_CONFIG])["model"]
+    if kind == "lifter":
+        from pyramidpose.lifting.experiment import load_lifter as load
+    else:
+        from pyramidpose.forecasting.train import load_forecaster as load
+    model, config = load(weights)
+    shape = sequence_input_shape(kind, config)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(1)
+    for batch in (1, 5):
+        x = torch.randn(batch, *shape, generator=gen)
+        with torch.no_grad():
+            ref = model(x).numpy()
+        got = session.run(None, {"input": x.numpy()})[0]
+        assert got.shape == ref.shape
+        assert np.abs(got - ref).max() <= 1e-4
