@@ -36,15 +36,15 @@ def _weights(tmp: Path) -> Path:
     return pyramidpose.save_model(model, tmp / "m.safetensors")
 
 
-def _run(args: list[str], nproc: int) -> subprocess.CompletedProcess:
+def _run(args: list[str], nproc: int, command: str = "predict") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     if nproc == 1:
-        cmd = [sys.executable, "-m", "pyramidpose", "predict", *args]
+        cmd = [sys.executable, "-m", "pyramidpose", command, *args]
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "pyramidpose", "predict", *args]  # fmt: skip
+               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "pyramidpose", command, *args]  # fmt: skip
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -84,3 +84,20 @@ def test_two_ranks_equal_one_process_on_coco_mini_val(coco_mini: Path, tmp_path:
     if not ann.is_file():
         pytest.skip(f"{ann} not found")
     _check(tmp_path, ["--input", str(coco_mini / "val2017"), "--images-from", str(ann)], ann)
+
+
+def test_eval_of_a_checkpoint_over_two_ranks_equals_one_process(tmp_path: Path) -> None:
+    """``pyramidpose eval --weights`` predicts (sharded under torchrun) and rank 0 evaluates: the same
+    predictions and the same ten stats as one process, and as ``predict`` + ``eval --pred``."""
+    weights = _weights(tmp_path)
+    ann = DATA / "person_keypoints_mini.json"
+    common = ["--gt", str(ann), "--weights", str(weights), "--images", str(DATA / "images"), "--precision", "fp32"]
+    for name, nproc in (("one", 1), ("two", 2)):
+        res = _run([*common, "--pred", str(tmp_path / name / "results.json"), "--out", str(tmp_path / name / "stats.json")], nproc, "eval")  # fmt: skip
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert res.stdout.count("Average Precision") == 5 and res.stdout.count("Average Recall") == 5  # once, by rank 0
+    _compare(tmp_path / "one" / "results.json", tmp_path / "two" / "results.json")
+    one, two = (json.loads((tmp_path / n / "stats.json").read_text()) for n in ("one", "two"))
+    assert one == two
+    ref = _run(["--gt", str(ann), "--pred", str(tmp_path / "one" / "results.json"), "--out", str(tmp_path / "ref.json")], 1, "eval")  # fmt: skip
+    assert ref.returncode == 0 and json.loads((tmp_path / "ref.json").read_text()) == one

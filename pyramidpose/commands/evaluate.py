@@ -1,6 +1,10 @@
 """``pyramidpose eval``: COCO keypoint AP/AR of a results file, identical to pycocotools.
 
-Starts fast (numpy and the standard library only; torch is never imported on this path).
+Starts fast (numpy and the standard library only; torch is never imported on this path). With
+``--weights W --images DIR`` it first predicts (``pyramidpose predict`` on the annotation file's images,
+with its person boxes unless ``--boxes`` is given) into ``--pred``, then evaluates: under
+``torchrun --nproc_per_node N`` the prediction is sharded across the ranks and rank 0 evaluates the merged
+file.
 """
 
 from __future__ import annotations
@@ -30,8 +34,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "--pred",
         required=True,
         metavar="RESULTS.json",
-        help="COCO results: a JSON list of {image_id, category_id, keypoints: [x, y, score]*K, score}",
+        help="COCO results: a JSON list of {image_id, category_id, keypoints: [x, y, score]*K, score}; "
+        "with --weights, where the predictions are written first",
     )
+    p.add_argument("--weights", help="evaluate a checkpoint: predict with it into --pred first (needs --images)")
+    p.add_argument("--images", metavar="DIR", help="with --weights: the folder of the annotation file's images")
+    p.add_argument(
+        "--boxes",
+        metavar="FILE",
+        help="with --weights: person boxes (a COCO detection-results file); default: the --gt person boxes",
+    )
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="with --weights: as in predict")
     p.add_argument(
         "--sigmas",
         metavar="FILE|NAME",
@@ -73,11 +86,20 @@ def _resolve_sigmas(arg: str) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``pyramidpose eval``; returns the exit code."""
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if (args.images or args.boxes or args.precision) and not args.weights:
+        parser.error("--images, --boxes and --precision go with --weights (evaluating a checkpoint)")
+    if args.weights and not args.images:
+        parser.error("--weights needs --images DIR (the annotation file's images)")
     if args.out:
         from pyramidpose.utils.outputs import check_output_file
 
         check_output_file(args.out)  # before the evaluation, not after it
+    if args.weights:
+        code = _predict(args)
+        if code not in (0, 3) or not _is_rank_zero():
+            return code  # a failed prediction, or a rank > 0 whose share rank 0 has merged
     from pyramidpose.evaluation.coco_eval import coco_keypoint_eval, format_stats
     from pyramidpose.utils.io import write_json_atomic
 
@@ -94,3 +116,23 @@ def main(argv: list[str] | None = None) -> int:
         write_json_atomic(args.out, stats, indent=2)
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """``pyramidpose predict`` of ``--weights`` on the annotation file's images into ``--pred``
+    (sharded under torchrun, merged by rank 0). Returns predict's exit code."""
+    from pyramidpose.commands import predict
+
+    pargs = [
+        "--weights", args.weights, "--input", args.images, "--images-from", args.gt,
+        "--boxes", args.boxes or args.gt, "--out", args.pred, "--no-progress",
+    ]  # fmt: skip
+    if args.precision:
+        pargs += ["--precision", args.precision]
+    return predict.main(pargs)
+
+
+def _is_rank_zero() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
