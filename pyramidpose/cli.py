@@ -62,6 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pyramidpose {name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``pyramidpose lift --help | head``): not an error of ours
+        _silence_stdout()
+        return 141
+    finally:  # flush here, also on SystemExit (--help), so a closed pipe is caught now, not at exit
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's last flush has nowhere to fail."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -63,3 +63,21 @@ def test_out_of_range_values_are_refused_in_one_line(capsys):
         assert exc.value.code == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and flag in err and "out of range" in err, err
+
+
+def test_help_into_a_closed_pipe_is_no_traceback() -> None:
+    """``pyramidpose lift --help | head -1``: the reader leaves early; no BrokenPipeError traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyramidpose", "lift", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader goes away before the help is written out
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
