@@ -36,7 +36,7 @@ LABELS_VERSION = 2  # bump when the generator or the label format changes (the c
 
 def synthetic_paths(cfg: Any) -> dict[str, Path | None]:
     """The resolved mocap and background paths of ``cfg.data.synthetic``; DataError when one is missing."""
-    from pyramidpose.training.config import resolve_data_path
+    from pyramidpose.training.config import require_data_paths, resolve_data_path
 
     s = cfg.data.synthetic
     paths: dict[str, Path | None] = {"data.synthetic.mocap": resolve_data_path(cfg, s.mocap)}
@@ -46,16 +46,7 @@ def synthetic_paths(cfg: Any) -> dict[str, Path | None]:
         paths[f"data.synthetic.{split}_backgrounds_images"] = (
             resolve_data_path(cfg, getattr(s, f"{split}_backgrounds_images")) if ann else None
         )
-    for key, p in paths.items():
-        if p is None:
-            continue
-        ok = p.is_file() if key.endswith("_ann") else p.is_dir()
-        if not ok:
-            raise DataError(
-                f"{key}: {p} does not exist (data.root is '{cfg.data.root}'); fix the path in the config "
-                f"or with --set {key}=PATH / --set data.root=DIR"
-            )
-    return paths
+    return require_data_paths(cfg, paths, folders={k for k in paths if not k.endswith("_ann")})
 
 
 def _cache_dir(cfg: Any) -> Path:

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from pyramidpose.errors import ConfigError
+from pyramidpose.errors import ConfigError, DataError
 from pyramidpose.models.config import ModelConfig, preset_fields
 from pyramidpose.skeletons import get_keypoint_set
 
@@ -629,3 +629,18 @@ def resolve_data_path(cfg: Config, rel: str | None) -> Path | None:
         if alt.exists():
             root = alt
     return root / p
+
+
+def require_data_paths(cfg: Config, paths: dict[str, Path | None], folders: set[str]) -> dict[str, Path | None]:
+    """Check that every resolved path exists (keys in ``folders`` as folders, the others as files);
+    DataError naming the config key and how to fix it. Returns ``paths``."""
+    for key, p in paths.items():
+        if p is None:
+            continue
+        ok = p.is_dir() if key in folders else p.is_file()
+        if not ok:
+            raise DataError(
+                f"{key}: {p} does not exist (data.root is '{cfg.data.root}'); fix the path in the config "
+                f"or with --set {key}=PATH / --set data.root=DIR"
+            )
+    return paths

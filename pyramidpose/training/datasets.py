@@ -13,8 +13,7 @@ from pyramidpose.codecs.coordinates import coordinate_codec
 from pyramidpose.codecs.heatmap import HeatmapCodec
 from pyramidpose.data.coco import CocoKeypointDataset
 from pyramidpose.data.proposals import ProposalModel
-from pyramidpose.errors import DataError
-from pyramidpose.training.config import Config, resolve_data_path
+from pyramidpose.training.config import Config, require_data_paths, resolve_data_path
 
 
 def check_data_paths(cfg: Config) -> dict[str, Path | None]:
@@ -30,16 +29,7 @@ def check_data_paths(cfg: Config) -> dict[str, Path | None]:
         "data.val_images": resolve_data_path(cfg, cfg.data.val_images) if cfg.data.val_ann else None,
         "data.val_detections": resolve_data_path(cfg, cfg.data.val_detections),
     }
-    for key, p in paths.items():
-        if p is None:
-            continue
-        ok = p.is_dir() if key.endswith("images") else p.is_file()
-        if not ok:
-            raise DataError(
-                f"{key}: {p} does not exist (data.root is '{cfg.data.root}'); fix the path in the config "
-                f"or with --set {key}=PATH / --set data.root=DIR"
-            )
-    return paths
+    return require_data_paths(cfg, paths, folders={k for k in paths if k.endswith("images")})
 
 
 def make_dataset(cfg: Config, train: bool, paths: dict[str, Path | None] | None = None) -> CocoKeypointDataset:
