@@ -87,3 +87,35 @@ unit_float = float_range(0.0, 1.0)
 positive_int = int_range(1)
 nonneg_int = int_range(0)
 positive_float = float_range(0.0, lo_open=True)
+
+
+def run_subcommands(
+    argv: list[str],
+    command: str,
+    doc: str,
+    run_parser: Callable[[], argparse.ArgumentParser],
+    run: Callable[[argparse.Namespace], int],
+    train_parser: Callable[[], argparse.ArgumentParser],
+    train: Callable[[argparse.Namespace], int],
+    eval_parser: Callable[[], argparse.ArgumentParser],
+    evaluate: Callable[[argparse.Namespace], int],
+) -> int:
+    """The ``COMMAND [train|eval] ...`` layout shared by ``lift`` and ``forecast``: help for all three,
+    then the chosen one, its output location (``--work-dir`` / ``--out``) checked before any work."""
+    from pyramidpose.utils.outputs import check_output_dir, check_output_file
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(doc.strip() + "\n\n" + run_parser().format_help())
+        print(f"Run 'pyramidpose {command} train --help' or 'pyramidpose {command} eval --help' for their options.")
+        return 0
+    if argv[0] == "train":
+        args = train_parser().parse_args(argv[1:])
+        check_output_dir(args.work_dir, "--work-dir")
+        return train(args)
+    if argv[0] == "eval":
+        args = eval_parser().parse_args(argv[1:])
+        check_output_file(args.out)
+        return evaluate(args)
+    args = run_parser().parse_args(argv)
+    check_output_dir(args.out)
+    return run(args)

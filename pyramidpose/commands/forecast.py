@@ -16,7 +16,7 @@ import math
 import sys
 from pathlib import Path
 
-from pyramidpose.commands._args import ArgumentParser, nonneg_int, positive_float
+from pyramidpose.commands._args import ArgumentParser, nonneg_int, positive_float, run_subcommands
 
 MAX_UPSAMPLING = 100  # largest factor --fps may ask the resampler to multiply the frames by
 
@@ -74,24 +74,9 @@ def _sequence_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip() + "\n\n" + _sequence_parser().format_help())
-        print("Run 'pyramidpose forecast train --help' or 'pyramidpose forecast eval --help' for their options.")
-        return 0
-    from pyramidpose.utils.outputs import check_output_dir, check_output_file
-
-    # output locations are checked before anything is loaded or computed
-    if argv[0] == "train":
-        args = _train_parser().parse_args(argv[1:])
-        check_output_dir(args.work_dir, "--work-dir")
-        return _train(args)
-    if argv[0] == "eval":
-        args = _eval_parser().parse_args(argv[1:])
-        check_output_file(args.out)
-        return _eval(args)
-    args = _sequence_parser().parse_args(argv)
-    check_output_dir(args.out)
-    return _forecast(args)
+    return run_subcommands(
+        argv, "forecast", __doc__, _sequence_parser, _forecast, _train_parser, _train, _eval_parser, _eval
+    )
 
 
 def _train(args: argparse.Namespace) -> int:

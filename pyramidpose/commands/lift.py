@@ -15,7 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from pyramidpose.commands._args import ArgumentParser, positive_float, positive_int, unit_float
+from pyramidpose.commands._args import (
+    ArgumentParser,
+    positive_float,
+    positive_int,
+    run_subcommands,
+    unit_float,
+)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "lifter_default.safetensors"
 
@@ -62,24 +68,9 @@ def _predict_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip() + "\n\n" + _predict_parser().format_help())
-        print("Run 'pyramidpose lift train --help' or 'pyramidpose lift eval --help' for their options.")
-        return 0
-    from pyramidpose.utils.outputs import check_output_dir, check_output_file
-
-    # output locations are checked before anything is loaded or computed
-    if argv[0] == "train":
-        args = _train_parser().parse_args(argv[1:])
-        check_output_dir(args.work_dir, "--work-dir")
-        return _train(args)
-    if argv[0] == "eval":
-        args = _eval_parser().parse_args(argv[1:])
-        check_output_file(args.out)
-        return _eval(args)
-    args = _predict_parser().parse_args(argv)
-    check_output_dir(args.out)
-    return _predict(args)
+    return run_subcommands(
+        argv, "lift", __doc__, _predict_parser, _predict, _train_parser, _train, _eval_parser, _eval
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
