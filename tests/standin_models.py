@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import torch
@@ -64,3 +65,14 @@ class MirrorConvModel(nn.Module):
         h, w = x.shape[-2] // 4, x.shape[-1] // 4
         y = F.interpolate(self.conv(x), size=(h, w), mode="bilinear", align_corners=True)
         return torch.sigmoid(y)
+
+
+def tiny_official_bytes() -> bytes:
+    """A tiny ViTPose checkpoint in the official mmpose layout (``keypoint_head.*``, a ``meta`` entry)."""
+    from pyramidpose.models.pose_model import create_model
+
+    m = create_model("vitpose-tiny")
+    sd = {("keypoint_head." + k[5:] if k.startswith("head.") else k): v for k, v in m.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save({"state_dict": sd, "meta": {"epoch": 210}}, buf)
+    return buf.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from standin_models import tiny_official_bytes
 
 from pyramidpose.commands import weights as weights_cmd
 from pyramidpose.errors import CheckpointError
@@ -131,22 +131,12 @@ def test_http_error_is_checkpoint_error(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-def _tiny_official_bytes() -> bytes:
-    from pyramidpose.models.pose_model import create_model
-
-    m = create_model("vitpose-tiny")
-    sd = {("keypoint_head." + k[5:] if k.startswith("head.") else k): v for k, v in m.state_dict().items()}
-    buf = io.BytesIO()
-    torch.save({"state_dict": sd, "meta": {"epoch": 210}}, buf)
-    return buf.getvalue()
-
-
 def test_download_table_entry(server: _Server, tmp_path: Path) -> None:
     from safetensors.torch import save as save_safetensors
 
     import pyramidpose
 
-    server.payload = _tiny_official_bytes()
+    server.payload = tiny_official_bytes()
     server.files = {"/c.json": b"{}", "/m": save_safetensors({"w": torch.zeros(2)})}
     sha = hashlib.sha256(server.payload).hexdigest()
     table = {
@@ -190,7 +180,7 @@ def test_error_page_is_not_saved_as_a_checkpoint(server: _Server, tmp_path: Path
     assert list(tmp_path.iterdir()) == []
     # an error page saved by an older version is fetched again, then accepted once it is a checkpoint
     (tmp_path / "tiny.pth").write_bytes(ERROR_PAGE)
-    server.payload, server.content_type = _tiny_official_bytes(), "application/octet-stream"
+    server.payload, server.content_type = tiny_official_bytes(), "application/octet-stream"
     assert download("tiny", tmp_path, table=table, progress=False) == tmp_path / "tiny.pth"
     assert (tmp_path / "tiny.pth").read_bytes() == server.payload
 

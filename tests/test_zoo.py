@@ -5,29 +5,18 @@ official size is listed with its cache state."""
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import torch
+from standin_models import tiny_official_bytes
 
 from pyramidpose.commands import weights as weights_cmd
 from pyramidpose.errors import CheckpointError
 from pyramidpose.models import official
 from pyramidpose.models.official import OFFICIAL_CHECKPOINTS, resolve_weights
-
-
-def _tiny_official_bytes() -> bytes:
-    from pyramidpose.models.pose_model import create_model
-
-    m = create_model("vitpose-tiny")
-    sd = {("keypoint_head." + k[5:] if k.startswith("head.") else k): v for k, v in m.state_dict().items()}
-    buf = io.BytesIO()
-    torch.save({"state_dict": sd, "meta": {"epoch": 210}}, buf)
-    return buf.getvalue()
 
 
 class _FakeHub:
@@ -79,7 +68,7 @@ class _FakeHub:
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch) -> Iterator[_FakeHub]:
-    payload = _tiny_official_bytes()
+    payload = tiny_official_bytes()
     server = _FakeHub({
         "/public-data/ViTPose/resolve/main/models/vitpose-b.pth": payload,
         "/public-data/ViTPose/resolve/main/models/vitpose-l.pth": b"<!DOCTYPE html><html>Too many requests</html>",
