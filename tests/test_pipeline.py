@@ -149,6 +149,25 @@ def test_bad_videos_are_skipped_and_the_run_goes_on(tmp_path, pipeline_factory):
     assert not (out / "empty.jsonl").exists() and not (out / "empty.mp4").exists()
 
 
+def test_a_failing_video_writer_fails_the_run_and_keeps_no_file(tmp_path, pipeline_factory, monkeypatch):
+    """Encoding runs in a background thread: its error must still fail the run (not exit 0, not hang)."""
+    from pyramidpose.data.video import VideoWriter
+
+    real_write = VideoWriter.write
+
+    def write(self, rgb):
+        if self.frames_written == 2:
+            raise OSError("No space left on device")
+        real_write(self, rgb)
+
+    monkeypatch.setattr(VideoWriter, "write", write)
+    out = tmp_path / "out"
+    report = pipeline_factory(out).run([str(CLIP)])
+    assert report.exit_code() != 0 and not report.videos
+    assert len(report.failed) == 1 and "No space left on device" in report.failed[0][1]
+    assert not list(out.glob("*.mp4")) and not list(out.glob("*.jsonl")) and not list(out.glob(".pp-tmp-*"))
+
+
 def test_boxes_file_replaces_the_detector(tmp_path, pipeline_factory):
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps([{"image_id": 165518, "category_id": 1, "bbox": [240, 160, 200, 320], "score": 0.7}]))

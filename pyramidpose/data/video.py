@@ -245,18 +245,21 @@ class VideoWriter:
     """H.264 MP4 writer (yuv420p, even dimensions) with atomic finalisation.
 
     Use as a context manager; frames are RGB uint8 HxWx3 of one fixed size. The file appears at
-    ``path`` only when the writer closes without an exception.
+    ``path`` only when the writer closes without an exception. ``crf`` and ``preset`` are x264's
+    quality and speed settings (``ultrafast`` ... ``veryslow``: faster presets make larger files).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], fps: float, width: int, height: int, crf: int = 23
-    ) -> None:
+        self, path: str | os.PathLike[str], fps: float, width: int, height: int, crf: int = 23,
+        preset: str = "veryfast",
+    ) -> None:  # fmt: skip
         self.path = Path(path)
         self.fps = fps
         self.width, self.height = int(width) // 2 * 2, int(height) // 2 * 2
         if self.width < 2 or self.height < 2:
             raise DataError(f"cannot write a {width}x{height} video to {path}")
         self.crf = crf
+        self.preset = preset
         self.frames_written = 0
         self._ctx = None
         self._container = None
@@ -274,7 +277,7 @@ class VideoWriter:
         self._stream.width, self._stream.height = self.width, self.height
         self._stream.pix_fmt = "yuv420p"
         if codec == "libx264":
-            self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+            self._stream.options = {"crf": str(self.crf), "preset": self.preset}
         return self
 
     def write(self, rgb: np.ndarray) -> None:

@@ -39,6 +39,7 @@ from pyramidpose.inference.results import POSE_NMS, PoseResult
 from pyramidpose.inference.smoothing import OneEuroConfig, TrackSmoother
 from pyramidpose.inference.tracking import PoseTracker
 from pyramidpose.skeletons import get_keypoint_set
+from pyramidpose.utils.background import BackgroundWorker, Prefetch
 from pyramidpose.utils.io import atomic_path, write_json_atomic
 from pyramidpose.utils.jsonio import dumps
 from pyramidpose.utils.outputs import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, Journal, output_stems
@@ -73,6 +74,7 @@ class PipelineConfig:
     video_stride: int = 1
     max_frames: int | None = None
     detect_every: int = 5  # video: run the detector every N frames, follow boxes around the poses in between (measured: docs/embedded_models.md)
+    mp4_preset: str = "veryfast"  # x264 preset of the annotated MP4 (faster = larger file)
     video_tiles: tuple[int, ...] | None = (2,)  # detector tile grids on video frames (None: detector default)
     progress: bool = True
     device: str | None = None
@@ -484,15 +486,16 @@ class Pipeline:
             self.detector if vb.needs_boxes else None,
             SessionOptions(min_box_score=c.min_box_score, detector_tiles=c.video_tiles),
         )
-        frames = iter_frames(source, decode, stride=stride, max_frames=max_frames)
-        for n, (index, t, rgb) in enumerate(_progress(frames, total, source_name(source), c.progress)):
-            result = session.step(rgb, detect=n % max(1, c.detect_every) == 0)
-            ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
-            if smoother is not None and len(result):
-                result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
-            if ids is not None:
-                result.track_ids = ids
-            yield index, t, rgb, result
+        # decoding runs in a thread, a few frames ahead of the models (PyAV releases the GIL)
+        with Prefetch(iter_frames(source, decode, stride=stride, max_frames=max_frames), 4, "decode") as frames:
+            for n, (index, t, rgb) in enumerate(_progress(frames, total, source_name(source), c.progress)):
+                result = session.step(rgb, detect=n % max(1, c.detect_every) == 0)
+                ids = tracker.update(result.keypoints, result.keypoint_scores, result.bboxes) if tracker else None
+                if smoother is not None and len(result):
+                    result.keypoints = smoother(ids, result.keypoints, t).astype(np.float32)
+                if ids is not None:
+                    result.track_ids = ids
+                yield index, t, rgb, result
 
     def video_header(self, source: Path | str, info, fps: float) -> dict:
         """The first record of a video's JSON lines: what a reader needs without any other file."""
@@ -529,19 +532,27 @@ class Pipeline:
         track_set: set[int] = set()
         try:
             with atomic_path(jsonl_path) as tmp_jsonl, open(tmp_jsonl, "w") as fj, VideoWriter(
-                mp4_path, fps, info.width, info.height
+                mp4_path, fps, info.width, info.height, preset=c.mp4_preset
             ) as writer, _StopOnInterrupt(live=stream_kind(path) is not None) as stop:
                 fj.write(dumps(self.video_header(path, info, fps)) + "\n")
-                for index, t, rgb, result in self.iter_video(path, decode, total=total):
-                    ids = result.track_ids
-                    fj.write(dumps(frame_record(index, t, result, ids)) + "\n")
-                    writer.write(draw_frame(rgb, result, ids, c.draw_style))
-                    frames += 1
-                    detections += len(result)
-                    if ids is not None:
-                        track_set.update(int(i) for i in ids)
-                    if stop.requested:  # Ctrl-C on a live source: finish the files written so far
-                        break
+
+                def write(item: tuple[int, float, np.ndarray, PoseResult]) -> None:
+                    index, t, rgb, result = item
+                    fj.write(dumps(frame_record(index, t, result, result.track_ids)) + "\n")
+                    writer.write(draw_frame(rgb, result, result.track_ids, c.draw_style))
+
+                # records, drawing and H.264 encoding run in a thread, in frame order, while the
+                # models work on the next frame; its first error ends the loop here (files not kept)
+                with BackgroundWorker(write, 4, "video-writer") as out:
+                    for index, t, rgb, result in self.iter_video(path, decode, total=total):
+                        ids = result.track_ids
+                        out.submit((index, t, rgb, result))
+                        frames += 1
+                        detections += len(result)
+                        if ids is not None:
+                            track_set.update(int(i) for i in ids)
+                        if stop.requested:  # Ctrl-C on a live source: finish the files written so far
+                            break
         except PyramidPoseError as exc:
             report.skipped.append((str(path), str(exc)))
             return None
