@@ -59,13 +59,27 @@ def make_clip(path: Path, frames: int, width: int = 640, height: int = 480) -> l
     return out
 
 
-def bench_pyramidpose(clip: Path, out_dir: Path, model: str, detect_every: int, repeat: int, threads: int):
-    """(fps, people per frame, JSONL records) of the pipeline on the clip."""
+def default_config(clip: Path, out_dir: Path):
+    """The pipeline configuration of ``pyramidpose predict --input CLIP --out OUT --no-progress``:
+    exactly what a user gets without options (the progress bar only is off)."""
+    from pyramidpose.commands.predict import build_parser, pipeline_config
+
+    return pipeline_config(build_parser().parse_args(["--input", str(clip), "--out", str(out_dir), "--no-progress"]))
+
+
+def bench_pyramidpose(
+    clip: Path, out_dir: Path, model: str, detect_every: int | None, repeat: int, threads: int | None
+):
+    """(fps, people per frame, JSONL records, pipeline) of the pipeline on the clip; ``model``
+    ``default``: :func:`default_config`, else that preset with ``detect_every``."""
     from pyramidpose.inference.pipeline import Pipeline, PipelineConfig, RunReport
 
-    cfg = PipelineConfig(
-        out_dir=out_dir, weights=model, detect_every=detect_every, progress=False, num_threads=threads
-    )
+    if model == "default":
+        cfg = default_config(clip, out_dir)
+    else:
+        cfg = PipelineConfig(out_dir=out_dir, weights=model, detect_every=detect_every, progress=False)
+    if threads is not None:
+        cfg.num_threads = threads
     pipe = Pipeline(cfg)
     pipe.detector  # noqa: B018  (load the detector before timing)
     best = float("inf")
@@ -76,7 +90,7 @@ def bench_pyramidpose(clip: Path, out_dir: Path, model: str, detect_every: int, 
         best = min(best, time.perf_counter() - t0)
     recs = [r for r in map(json.loads, res.jsonl.read_text().splitlines()) if "instances" in r]  # no header
     people = float(np.mean([len(r["instances"]) for r in recs]))
-    return res.frames / best, people, recs
+    return res.frames / best, people, recs, pipe
 
 
 def pseudo_gt(recs: list[dict]) -> dict:
@@ -135,6 +149,15 @@ def bench_mediapipe(frames: list[np.ndarray], repeat: int) -> tuple[float, float
     return len(frames) / best, found / len(frames)
 
 
+def describe(pipe) -> str:
+    """What a pipeline runs on video, in words."""
+    c = pipe.config
+    vb = pipe.video_backend
+    if not vb.needs_boxes:
+        return f"{vb.name} (no detector), x264 {c.mp4_preset}"
+    return f"{vb.name} on {pipe.detector.name} boxes every {c.detect_every} frames, x264 {c.mp4_preset}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=40)
@@ -142,16 +165,21 @@ def main() -> None:
     ap.add_argument(
         "--models",
         nargs="+",
-        default=["accurate", "fast", "bottomup"],
-        choices=["accurate", "fast", "bottomup"],
+        default=["default", "accurate", "fast", "bottomup"],
+        choices=["default", "accurate", "fast", "bottomup"],
+        help="default = what 'pyramidpose predict --input clip.mp4' runs without options",
     )
-    ap.add_argument("--detect-every", type=int, nargs="+", default=[1, 5])
-    ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
+    ap.add_argument("--detect-every", type=int, nargs="+", default=[1, 5], help="cadences of the named presets")
+    ap.add_argument("--reference", default="accurate", choices=["accurate", "fast"],
+                    help="AP reference: this preset detecting every frame")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: the pipeline's)")
     args = ap.parse_args()
-    import platform
+    import cv2
+    import onnxruntime
 
     print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; load average before: {os.getloadavg()}"
+        f"{os.cpu_count()} logical CPUs; onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__} "
+        f"({cv2.getNumThreads()} threads); load average before: {os.getloadavg()}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -166,24 +194,36 @@ def main() -> None:
         except ImportError:
             fps_mp = float("nan")
             print("mediapipe not installed: no reference (pip install mediapipe==0.10.14 for the benchmark)")
-        gt = None
+        runs = [("default", None)] if "default" in args.models else []
         for model in args.models:
-            for every in args.detect_every if model != "bottomup" else [1]:
-                fps, people, recs = bench_pyramidpose(
-                    clip, tmp / f"{model}{every}", model, every, args.repeat, args.threads
-                )
-                if gt is None:
-                    gt = pseudo_gt(recs)
-                label = f"pyramidpose {model}" + (
-                    f", detect every {every}" if model != "bottomup" else " (no detector)"
-                )
-                rows.append((label, fps, people, ap_against(gt, recs)))
+            if model != "default":
+                runs += [(model, e) for e in (args.detect_every if model != "bottomup" else [1])]
+        ref = (args.reference, 1)
+        results = {ref: bench_pyramidpose(clip, tmp / "ref", *ref, args.repeat, args.threads)}
+        gt = pseudo_gt(results[ref][2])
+        default_desc, threads = None, None
+        for model, every in runs:
+            if (model, every) not in results:
+                results[model, every] = bench_pyramidpose(clip, tmp / f"{model}{every}", model, every, args.repeat, args.threads)
+            fps, people, recs, pipe = results[model, every]
+            threads = pipe.config.num_threads
+            if model == "default":
+                default_desc = describe(pipe)
+                label = "pyramidpose default (predict --input clip.mp4)"
+            else:
+                label = f"pyramidpose {model}" + (f", detect every {every}" if model != "bottomup" else " (no detector)")
+            rows.append((label, fps, people, ap_against(gt, recs)))
     print(f"{args.frames} frames of 640x480 H.264 (real street clip, ping-pong), best of {args.repeat}; "
-          f"AP vs {args.models[0]} detecting every frame")  # fmt: skip
+          f"AP vs {args.reference} detecting every frame; onnxruntime threads {threads}")  # fmt: skip
+    if default_desc:
+        print(f"default video pipeline: {default_desc}")
     print(f"{'method':58s} {'fps':>7s} {'people/frame':>13s} {'AP vs ref':>10s} {'vs mediapipe':>13s}")
     for name, fps, people, apv in rows:
         print(f"{name:58s} {fps:7.2f} {people:13.2f} {apv:10.3f} {fps / fps_mp:12.2f}x")
     print(f"load average after: {os.getloadavg()}")
+    from pyramidpose.utils.device import machine_summary  # imports torch: only after the timings
+
+    print(f"machine: {machine_summary()}")
 
 
 if __name__ == "__main__":

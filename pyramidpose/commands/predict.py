@@ -26,9 +26,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from pyramidpose.commands._args import ArgumentParser, float_range, positive_float, positive_int, unit_float
 from pyramidpose.inference.backends import DETECTORS, PRESETS
+
+if TYPE_CHECKING:
+    from pyramidpose.inference.pipeline import PipelineConfig
 
 DECODES = ("dark_udp", "udp", "dark", "msra")
 
@@ -147,13 +151,42 @@ def _draw_style(args: argparse.Namespace):
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the options, check them, run the pipeline, print the report."""
+def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """The :class:`PipelineConfig` of parsed ``predict`` options (``--model`` already merged into
+    ``args.weights``); also what ``benchmarks/bench_pipeline.py`` times as the default pipeline."""
     from pathlib import Path
 
-    from pyramidpose.errors import ConfigError
-    from pyramidpose.inference.pipeline import Pipeline, PipelineConfig, coco_file_names
+    from pyramidpose.inference.pipeline import PipelineConfig
     from pyramidpose.inference.smoothing import OneEuroConfig
+
+    out = Path(args.out or "predict_out")
+    results_path = out if out.suffix.lower() == ".json" else None
+    out_dir = out.parent if results_path is not None else out
+    vitpose = {}
+    if args.weights is not None and args.weights not in PRESETS:  # a checkpoint
+        dataset = args.dataset or "0"
+        vitpose = dict(
+            dataset=int(dataset) if str(dataset).isdigit() else dataset, decode=args.decode,
+            flip_test=True if args.flip is None else args.flip, batch_size=args.batch_size or 32,
+            precision=args.precision or "auto", heatmap_sr=args.heatmap_sr,
+        )  # fmt: skip
+    return PipelineConfig(
+        out_dir=out_dir, weights=args.weights, boxes=args.boxes, mmpose_gt_boxes=args.mmpose_gt_boxes,
+        images_from=args.images_from, oks_nms=args.oks_nms, pose_nms=args.pose_nms, detector=args.detector,
+        image_preset=args.preset, video_preset=args.video_preset, min_box_score=args.det_thr,
+        track=args.track, smooth=args.smooth,
+        one_euro=OneEuroConfig(min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta),
+        draw_dir=Path(args.draw) if args.draw else None, draw_style=_draw_style(args),
+        video_stride=args.video_stride, max_frames=args.max_frames, detect_every=args.detect_every,
+        progress=not args.no_progress, device=args.device, vitpose_options=vitpose,
+        results_path=results_path,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options, check them, run the pipeline, print the report."""
+    from pyramidpose.errors import ConfigError
+    from pyramidpose.inference.pipeline import Pipeline, coco_file_names
 
     args = build_parser().parse_args(argv)
     args.input = list(args.inputs) + list(args.input)
@@ -184,28 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = list(args.input) + ([args.image_dir] if args.image_dir else [])
     if not inputs:
         raise ConfigError("nothing to do: give --input PATH (images, folders, globs, videos) or --image-dir")
-    out = Path(args.out or "predict_out")
-    results_path = out if out.suffix.lower() == ".json" else None
-    out_dir = out.parent if results_path is not None else out
-    vitpose = {}
-    if checkpoint:
-        dataset = args.dataset or "0"
-        vitpose = dict(
-            dataset=int(dataset) if str(dataset).isdigit() else dataset, decode=args.decode,
-            flip_test=True if args.flip is None else args.flip, batch_size=args.batch_size or 32,
-            precision=args.precision or "auto", heatmap_sr=args.heatmap_sr,
-        )  # fmt: skip
-    config = PipelineConfig(
-        out_dir=out_dir, weights=args.weights, boxes=args.boxes, mmpose_gt_boxes=args.mmpose_gt_boxes,
-        images_from=args.images_from, oks_nms=args.oks_nms, pose_nms=args.pose_nms, detector=args.detector,
-        image_preset=args.preset, video_preset=args.video_preset, min_box_score=args.det_thr,
-        track=args.track, smooth=args.smooth,
-        one_euro=OneEuroConfig(min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta),
-        draw_dir=Path(args.draw) if args.draw else None, draw_style=_draw_style(args),
-        video_stride=args.video_stride, max_frames=args.max_frames, detect_every=args.detect_every,
-        progress=not args.no_progress, device=args.device, vitpose_options=vitpose,
-        results_path=results_path,
-    )  # fmt: skip
+    config = pipeline_config(args)
     dist = None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: share the inputs out by rank
         from pyramidpose.training.distributed import init_distributed
