@@ -92,6 +92,53 @@ def test_detect_and_follow_detects_only_on_detection_frames() -> None:
     assert nobody.calls == 2
 
 
+class _Boxes:
+    """A stand-in detector returning fixed boxes and scores."""
+
+    def __init__(self, boxes, scores) -> None:
+        self.boxes, self.scores = np.asarray(boxes, np.float64), np.asarray(scores, np.float64)
+
+    def detect(self, image):
+        return self.boxes, self.scores
+
+
+class _Recording(_Centre):
+    """:class:`_Centre` remembering the boxes it was asked to pose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, image, boxes, box_scores=None) -> PoseResult:
+        self.seen.append(np.asarray(boxes, np.float64).reshape(-1, 4))
+        return super().predict(image, boxes, box_scores)
+
+
+def test_max_people_poses_only_the_best_detections_and_follows_them() -> None:
+    boxes = [[0, 0, 20, 40], [30, 0, 20, 40], [60, 0, 20, 40], [90, 0, 20, 40], [120, 0, 20, 40]]
+    scores = [0.4, 0.9, 0.3, 0.7, 0.8]
+    frame = np.zeros((100, 160, 3), np.uint8)
+    backend = _Recording()
+    session = backend.video_session(_Boxes(boxes, scores), SessionOptions(max_people=2))
+    first = session.step(frame, detect=True)
+    # only 2 crops posed: the two best detections (0.9 and 0.8), in the detector's order
+    np.testing.assert_array_equal(backend.seen[-1][:, 0], [30, 120])
+    assert len(first) == 2 and sorted(first.scores.tolist()) == pytest.approx([0.8, 0.9])
+    assert len(session.step(frame, detect=False)) == 2 and len(backend.seen[-1]) == 2
+    everyone = _Recording()
+    assert len(everyone.video_session(_Boxes(boxes, scores), SessionOptions()).step(frame, detect=True)) == 5
+
+
+def test_best_people_keeps_the_top_scores_in_order() -> None:
+    from pyramidpose.inference.backends.base import best_people
+
+    r = PoseResult(np.zeros((4, 17, 2), np.float32), np.ones((4, 17), np.float32), np.ones((4, 4), np.float32),
+                   np.ones(4, np.float32), np.array([0.2, 0.9, 0.5, 0.7], np.float32))  # fmt: skip
+    assert best_people(r, None) is r and best_people(r, 4) is r
+    np.testing.assert_allclose(best_people(r, 2).scores, [0.9, 0.7])
+    np.testing.assert_allclose(best_people(r, 3).scores, [0.9, 0.5, 0.7])
+
+
 class _BottomUp:
     """A stand-in bottom-up backend: one fixed pose per image, no boxes needed."""
 

@@ -124,6 +124,26 @@ def test_presets_and_unknown_names():
         load_backend("accurate", variant="huge")
 
 
+def test_videos_default_to_the_fast_preset_images_to_accurate(tmp_path):
+    from pyramidpose.inference.backends import DEFAULT_VIDEO_PRESET
+    from pyramidpose.inference.pipeline import Pipeline, PipelineConfig
+
+    assert DEFAULT_VIDEO_PRESET == "fast"
+    default = Pipeline(PipelineConfig(out_dir=tmp_path, progress=False, num_threads=1))
+    assert default.backend.name == "movenet-thunder" and default.video_backend.name == "movenet-lightning"
+    named = Pipeline(PipelineConfig(out_dir=tmp_path, weights="accurate", progress=False, num_threads=1))
+    assert named.video_backend is named.backend  # a named model is used on videos too
+
+
+def test_predict_without_options_is_the_default_video_pipeline(tmp_path):
+    from pyramidpose.commands.predict import build_parser, pipeline_config
+
+    cfg = pipeline_config(build_parser().parse_args(["--input", "clip.mp4", "--out", str(tmp_path)]))
+    assert cfg.weights is None and cfg.detect_every == 5 and cfg.max_people is None and cfg.mp4_preset == "ultrafast"
+    cfg = pipeline_config(build_parser().parse_args(["-i", "c.mp4", "--max-people", "2", "--mp4-preset", "veryfast"]))
+    assert cfg.max_people == 2 and cfg.mp4_preset == "veryfast"
+
+
 def test_importing_the_backends_loads_no_optional_package():
     code = (
         "import sys, pyramidpose.inference.backends, pyramidpose.inference.backends.movenet, "

@@ -1,8 +1,9 @@
 """``pyramidpose demo``: the whole pipeline on the bundled samples with the embedded default model.
 
-Runs person detection (NanoDet) and keypoints (MoveNet Thunder), the embedded default preset
-``accurate`` (ONNX files inside the package, run by onnxruntime, no download), tracking and smoothing
-on three bundled COCO photos and a 5-frame street clip, and writes everything under
+Runs person detection (NanoDet) and keypoints, the embedded default presets (ONNX files inside the
+package, run by onnxruntime, no download: ``accurate``, MoveNet Thunder, on photos; ``fast``, MoveNet
+Lightning, on video frames), tracking and smoothing on three bundled COCO photos and a 5-frame
+street clip, and writes everything under
 ``./demo_out/`` (or ``--out``): ``results.json`` (COCO keypoint results), one ``*_pose.jpg``
 overlay per photo, ``street_5frames.jsonl`` and the annotated ``street_5frames.mp4``.
 """
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     pipe = Pipeline(PipelineConfig(out_dir=args.out, draw=True, progress=not args.quiet))
     report = pipe.run([str(p) for p in inputs])
     dt = time.perf_counter() - t0
-    print(f"pyramidpose demo: {report.summary()} in {dt:.1f} s (model: {pipe.backend.name}, embedded default)")
+    print(f"pyramidpose demo: {report.summary()} in {dt:.1f} s (models: {pipe.backend.name} on photos, {pipe.video_backend.name} on video, embedded defaults)")
     for line in report.lines():
         print("  " + line)
     for v in report.videos:

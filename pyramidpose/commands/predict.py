@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument(
         "--model", choices=tuple(PRESETS), default=None,
         help="embedded model preset (the same as --weights NAME): accurate = MoveNet Thunder on NanoDet boxes "
-        "(default), fast = MoveNet Lightning on NanoDet boxes, bottomup = MoveNet MultiPose (up to 6 people, "
+        "(default on images), fast = MoveNet Lightning on NanoDet boxes (default on videos: about 3x the "
+        "frames per second), bottomup = MoveNet MultiPose (up to 6 people, "
         "no detector), blazepose* = BlazePose-full (needs pip install 'pyramidpose[blazepose]')",
     )  # fmt: skip
     pipe.add_argument(
@@ -138,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--video-stride", type=positive_int, default=1, help="use every N-th video frame")
     pipe.add_argument("--max-frames", type=positive_int, default=None, help="stop each video after this many frames")
     pipe.add_argument("--detect-every", type=positive_int, default=5, help="video: run the detector every N frames, follow poses in between (1: every frame)")
+    pipe.add_argument("--max-people", type=positive_int, default=None,
+                      help="video: at most N people per frame, the best-scoring ones (default: everyone found)")  # fmt: skip
+    pipe.add_argument("--mp4-preset", default="ultrafast",
+                      choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"),
+                      help="x264 speed preset of the annotated MP4: slower presets make smaller files")  # fmt: skip
     return ap
 
 
@@ -178,6 +184,7 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         one_euro=OneEuroConfig(min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta),
         draw_dir=Path(args.draw) if args.draw else None, draw_style=_draw_style(args),
         video_stride=args.video_stride, max_frames=args.max_frames, detect_every=args.detect_every,
+        max_people=args.max_people, mp4_preset=args.mp4_preset,
         progress=not args.no_progress, device=args.device, vitpose_options=vitpose,
         results_path=results_path,
     )  # fmt: skip
@@ -239,5 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in report.lines():
             print(line, file=sys.stderr if line.startswith(("skipped", "failed")) else sys.stdout)
         ranks = f"; {dist.world_size} ranks" if dist is not None else ""
-        print(f"{report.summary()} (model: {pipeline.backend.name}{ranks})")
+        model = pipeline.backend.name
+        if report.videos and pipeline.video_backend is not pipeline.backend:
+            model = f"{model} on images, {pipeline.video_backend.name} on videos" if report.images else pipeline.video_backend.name
+        print(f"{report.summary()} (model: {model}{ranks})")
     return report.exit_code()  # 0 done, 1 nothing processed or an output failed, 3 some inputs skipped

@@ -33,7 +33,13 @@ from pyramidpose.data.video import (
     stream_kind,
 )
 from pyramidpose.errors import ConfigError, DataError, PyramidPoseError
-from pyramidpose.inference.backends import DEFAULT_PRESET, PRESETS, load_backend, load_detector
+from pyramidpose.inference.backends import (
+    DEFAULT_PRESET,
+    DEFAULT_VIDEO_PRESET,
+    PRESETS,
+    load_backend,
+    load_detector,
+)
 from pyramidpose.inference.backends.base import PersonDetector, PoseBackend, SessionOptions
 from pyramidpose.inference.results import POSE_NMS, PoseResult
 from pyramidpose.inference.smoothing import OneEuroConfig, TrackSmoother
@@ -53,7 +59,7 @@ class PipelineConfig:
     """Options of a pipeline run (the ``pyramidpose predict`` flags map onto these)."""
 
     out_dir: Path = Path("predict_out")
-    weights: str | None = None  # a checkpoint or a preset name of backends.PRESETS; None -> the default preset
+    weights: str | None = None  # a checkpoint or a preset name of backends.PRESETS; None -> DEFAULT_PRESET (videos: DEFAULT_VIDEO_PRESET)
     boxes: str | None = None  # COCO detection-results (or GT annotation) file; None -> detector
     mmpose_gt_boxes: bool = False  # with an annotation boxes file: MMPose's GT-box protocol
     images_from: str | None = None  # COCO annotation file: only its images, and their ids
@@ -74,7 +80,8 @@ class PipelineConfig:
     video_stride: int = 1
     max_frames: int | None = None
     detect_every: int = 5  # video: run the detector every N frames, follow boxes around the poses in between (measured: docs/embedded_models.md)
-    mp4_preset: str = "veryfast"  # x264 preset of the annotated MP4 (faster = larger file)
+    max_people: int | None = None  # video: at most this many people per frame (best scores), None: everyone
+    mp4_preset: str = "ultrafast"  # x264 preset of the annotated MP4 (measured: docs/embedded_models.md)
     video_tiles: tuple[int, ...] | None = (2,)  # detector tile grids on video frames (None: detector default)
     progress: bool = True
     device: str | None = None
@@ -279,8 +286,9 @@ class Pipeline:
         backend: a pose backend; default from ``config.weights`` (see :func:`load_backend`).
         detector: a :class:`PersonDetector` or any callable image -> (boxes xywh, scores); default
             the detector named by ``config.detector``.
-        video_backend: the backend for video frames (default: the embedded model with
-            ``config.video_preset`` when no weights are given, else ``backend``).
+        video_backend: the backend for video frames (default: with no model named,
+            ``backends.DEFAULT_VIDEO_PRESET``; a BlazePose preset with ``config.video_preset``;
+            else ``backend``).
     """
 
     def __init__(
@@ -301,6 +309,11 @@ class Pipeline:
         blaze = PRESETS.get(str(c.weights or DEFAULT_PRESET))
         if video_backend is not None:
             self.video_backend = video_backend
+        elif backend is None and c.weights is None and DEFAULT_VIDEO_PRESET != DEFAULT_PRESET:
+            # no model named: videos get the faster default (measured: backends.DEFAULT_VIDEO_PRESET)
+            self.video_backend = load_backend(
+                DEFAULT_VIDEO_PRESET, **_embedded_options(DEFAULT_VIDEO_PRESET, c.video_preset, c.num_threads)
+            )
         elif (backend is None and blaze is not None and blaze.module == "blazepose"
               and c.video_preset != c.image_preset):  # fmt: skip
             self.video_backend = load_backend(c.weights, **_embedded_options(c.weights, c.video_preset, c.num_threads))
@@ -484,7 +497,7 @@ class Pipeline:
         smoother = TrackSmoother(c.one_euro) if (c.smooth and c.track) else None
         session = vb.video_session(
             self.detector if vb.needs_boxes else None,
-            SessionOptions(min_box_score=c.min_box_score, detector_tiles=c.video_tiles),
+            SessionOptions(min_box_score=c.min_box_score, detector_tiles=c.video_tiles, max_people=c.max_people),
         )
         # decoding runs in a thread, a few frames ahead of the models (PyAV releases the GIL)
         with Prefetch(iter_frames(source, decode, stride=stride, max_frames=max_frames), 4, "decode") as frames:

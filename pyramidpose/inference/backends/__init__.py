@@ -59,6 +59,10 @@ PRESETS: dict[str, Preset] = {
 #: The default, chosen by measurement (docs/embedded_models.md): COCO keypoint AP on coco-mini val
 #: 0.513 with ground-truth boxes, 0.456 with NanoDet boxes (BlazePose: 0.26 / 0.21).
 DEFAULT_PRESET = "accurate"
+#: The default on VIDEO frames when no model is named (images keep :data:`DEFAULT_PRESET`): about 3x
+#: the frames per second of ``accurate`` for AP 0.85 vs 0.87 against ``accurate`` detecting every
+#: frame on the street clip (``benchmarks/bench_pipeline.py``, docs/embedded_models.md).
+DEFAULT_VIDEO_PRESET = "fast"
 
 #: Person detectors for ``load_detector(name)``: name -> module with ``load_detector(**options)``.
 DETECTORS: dict[str, str] = {"nanodet": "nanodet", "blazepose": "blazepose", "hog": "hog"}
@@ -101,6 +105,6 @@ def load_detector(
 
 
 __all__ = [
-    "DETECTORS", "DEFAULT_PRESET", "PRESETS", "CallableDetector", "DetectAndFollow", "Landmarks", "PersonDetector",
+    "DETECTORS", "DEFAULT_PRESET", "DEFAULT_VIDEO_PRESET", "PRESETS", "CallableDetector", "DetectAndFollow", "Landmarks", "PersonDetector",
     "PoseBackend", "Preset", "SessionOptions", "VideoSession", "load_backend", "load_detector",
 ]  # fmt: skip

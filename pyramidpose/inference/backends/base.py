@@ -34,10 +34,13 @@ Item = tuple[Any, np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 @dataclass
 class SessionOptions:
     """Options of a video session: drop detections below ``min_box_score``; ``detector_tiles``
-    overrides the tile grids of detectors that tile the frame (``None``: the detector's default)."""
+    overrides the tile grids of detectors that tile the frame (``None``: the detector's default);
+    ``max_people`` keeps at most that many people per frame (the best-scoring detections, then the
+    best-scoring poses; ``None``: everyone)."""
 
     min_box_score: float = 0.0
     detector_tiles: tuple[int, ...] | None = None
+    max_people: int | None = None
 
 
 @dataclass
@@ -165,20 +168,35 @@ class DetectAndFollow:
 
     def step(self, image: np.ndarray, detect: bool) -> PoseResult:
         if self.detector is None:
-            return self.backend.predict(image, None)
+            return self.kept(self.backend.predict(image, None))
         boxes = np.zeros((0, 4))
         if self._last is not None:
             boxes, scores = boxes_around_poses(self._last, image.shape), self._last.box_scores
         if detect or len(boxes) == 0:
             boxes, scores = self.detector.detect(image)
             keep = scores >= self.options.min_box_score
+            if self.options.max_people is not None:  # the best detections only: fewer crops to pose
+                keep = np.flatnonzero(keep)
+                keep = keep[np.argsort(-scores[keep], kind="stable")[: self.options.max_people]]
             boxes, scores = boxes[keep], scores[keep]
         if len(boxes):
             result = self.backend.predict(image, boxes, scores)
         else:
             result = PoseResult.empty(num_keypoints(self.backend.keypoint_set), self.backend.keypoint_set)
-        self._last = result
+        self._last = result = self.kept(result)
         return result
+
+    def kept(self, result: PoseResult) -> PoseResult:
+        """The poses a frame keeps (and the next frame follows): at most ``max_people``, best first."""
+        return best_people(result, self.options.max_people)
+
+
+def best_people(result: PoseResult, max_people: int | None) -> PoseResult:
+    """The ``max_people`` best-scoring poses of ``result`` (in their original order); all when ``None``."""
+    if max_people is None or len(result) <= max_people:
+        return result
+    top = np.sort(np.argsort(-result.scores, kind="stable")[:max_people])
+    return result.select(top)
 
 
 def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

@@ -168,10 +168,8 @@ class ConfidentFollow(DetectAndFollow):
         super().__init__(backend, detector, options)
         self.min_score = min_score
 
-    def step(self, image: np.ndarray, detect: bool) -> PoseResult:
-        result = super().step(image, detect).confident(self.min_score)
-        self._last = result
-        return result
+    def kept(self, result: PoseResult) -> PoseResult:
+        return super().kept(result.confident(self.min_score))
 
 
 def load(variant: str = "thunder", **options: Any) -> MoveNetBackend:
