@@ -68,8 +68,9 @@ def default_config(clip: Path, out_dir: Path):
 
 
 def bench_pyramidpose(
-    clip: Path, out_dir: Path, model: str, detect_every: int | None, repeat: int, threads: int | None
-):
+    clip: Path, out_dir: Path, model: str, detect_every: int | None, repeat: int, threads: int | None,
+    max_people: int | None = None,
+):  # fmt: skip
     """(fps, people per frame, JSONL records, pipeline) of the pipeline on the clip; ``model``
     ``default``: :func:`default_config`, else that preset with ``detect_every``."""
     from pyramidpose.inference.pipeline import Pipeline, PipelineConfig, RunReport
@@ -80,6 +81,7 @@ def bench_pyramidpose(
         cfg = PipelineConfig(out_dir=out_dir, weights=model, detect_every=detect_every, progress=False)
     if threads is not None:
         cfg.num_threads = threads
+    cfg.max_people = max_people
     pipe = Pipeline(cfg)
     pipe.detector  # noqa: B018  (load the detector before timing)
     best = float("inf")
@@ -173,6 +175,8 @@ def main() -> None:
     ap.add_argument("--reference", default="accurate", choices=["accurate", "fast"],
                     help="AP reference: this preset detecting every frame")  # fmt: skip
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: the pipeline's)")
+    ap.add_argument("--max-people", type=int, nargs="*", default=[],
+                    help="also run the default pipeline with --max-people N, per N")  # fmt: skip
     args = ap.parse_args()
     import cv2
     import onnxruntime
@@ -194,22 +198,26 @@ def main() -> None:
         except ImportError:
             fps_mp = float("nan")
             print("mediapipe not installed: no reference (pip install mediapipe==0.10.14 for the benchmark)")
-        runs = [("default", None)] if "default" in args.models else []
+        runs = [("default", None, None)] if "default" in args.models else []
+        runs += [("default", None, n) for n in args.max_people]
         for model in args.models:
             if model != "default":
-                runs += [(model, e) for e in (args.detect_every if model != "bottomup" else [1])]
-        ref = (args.reference, 1)
-        results = {ref: bench_pyramidpose(clip, tmp / "ref", *ref, args.repeat, args.threads)}
+                runs += [(model, e, None) for e in (args.detect_every if model != "bottomup" else [1])]
+        ref = (args.reference, 1, None)
+        results = {ref: bench_pyramidpose(clip, tmp / "ref", *ref[:2], args.repeat, args.threads)}
         gt = pseudo_gt(results[ref][2])
         default_desc, threads = None, None
-        for model, every in runs:
-            if (model, every) not in results:
-                results[model, every] = bench_pyramidpose(clip, tmp / f"{model}{every}", model, every, args.repeat, args.threads)
-            fps, people, recs, pipe = results[model, every]
+        for model, every, most in runs:
+            if (model, every, most) not in results:
+                results[model, every, most] = bench_pyramidpose(
+                    clip, tmp / f"{model}{every}{most}", model, every, args.repeat, args.threads, most
+                )
+            fps, people, recs, pipe = results[model, every, most]
             threads = pipe.config.num_threads
             if model == "default":
-                default_desc = describe(pipe)
+                default_desc = default_desc or describe(pipe)
                 label = "pyramidpose default (predict --input clip.mp4)"
+                label += f" --max-people {most}" if most else ""
             else:
                 label = f"pyramidpose {model}" + (f", detect every {every}" if model != "bottomup" else " (no detector)")
             rows.append((label, fps, people, ap_against(gt, recs)))
