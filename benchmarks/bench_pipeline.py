@@ -5,6 +5,9 @@ cropped to 4:3 (its right part, where the nearest walkers are), resized to 640x4
 forwards and backwards until it has ``--frames`` frames, then encoded as H.264 MP4. On that file,
 in the same process:
 
+* ``default``, listed first: exactly what ``pyramidpose predict --input clip.mp4`` runs without
+  options (its configuration comes from the command's own parser, ``commands.predict.pipeline_config``;
+  only the progress bar is off); ``--max-people N ...`` adds rows of it with a person cap.
 * ``pyramidpose`` pipeline per ``--models`` preset and ``--detect-every`` cadence: decode (PyAV) ->
   person detector (NanoDet, every N-th frame; in between each person's box follows from their
   previous keypoints) -> pose of everyone (MoveNet, all crops of a frame in one batch) -> tracking
@@ -15,13 +18,15 @@ in the same process:
   decoded frames: its ``process()`` only (no decode, no drawing, no file output, one person), so
   this reference is flattered, not handicapped. Skipped with a note when mediapipe is absent.
 
-What the cadence costs: each run's poses are scored (COCO keypoint AP, OKS) against the poses of
-the first preset detecting every frame, taken as pseudo ground truth (instances scoring >= 0.3
-with >= 5 keypoints above 0.3). Prints fps, people per frame, AP vs that reference and the speed
-ratio to MediaPipe; each time is the best of ``--repeat`` runs; the load average is printed (the
-machine may be shared).
+What a setting costs: each run's poses are scored (COCO keypoint AP, OKS) against the poses of
+``--reference`` (default ``accurate``) detecting every frame, taken as pseudo ground truth
+(instances scoring >= 0.3 with >= 5 keypoints above 0.3). Prints fps, people per frame, AP vs that
+reference and the speed ratio to MediaPipe; each time is the best of ``--repeat`` runs; the
+machine (CPU, onnxruntime and OpenCV versions, threads, load average before and after) is printed
+(it may be shared).
 
-    python benchmarks/bench_pipeline.py [--frames 40] [--repeat 2] [--models accurate fast bottomup] [--detect-every 1 5]
+    python benchmarks/bench_pipeline.py [--frames 40] [--repeat 2] [--models default accurate fast bottomup]
+        [--detect-every 1 5] [--max-people 1 2] [--threads N]
 """
 
 from __future__ import annotations
