@@ -168,6 +168,30 @@ def test_a_failing_video_writer_fails_the_run_and_keeps_no_file(tmp_path, pipeli
     assert not list(out.glob("*.mp4")) and not list(out.glob("*.jsonl")) and not list(out.glob(".pp-tmp-*"))
 
 
+def test_decode_errors_from_the_reader_thread_reach_the_report(tmp_path, pipeline_factory):
+    """Decoding runs in a background thread: an undecodable video is still skipped with its reason
+    (no files), and a damaged frame is still counted in the report."""
+    from test_video import _faststart_copy
+
+    full = tmp_path / "full.mp4"
+    packets = _faststart_copy(full)
+    data = bytearray(full.read_bytes())
+    nokey = bytearray(data)
+    pos, size = packets[0]  # the key frame: nothing after it can be decoded
+    nokey[pos + 4 : pos + size] = bytes(size - 4)
+    (tmp_path / "nokey.mp4").write_bytes(bytes(nokey))
+    pos, size = packets[2]  # one frame in the middle
+    data[pos + 4 : pos + size] = np.random.default_rng(0).integers(0, 256, size - 4, dtype=np.uint8).tobytes()
+    (tmp_path / "damaged.mp4").write_bytes(bytes(data))
+    out = tmp_path / "out"
+    report = pipeline_factory(out).run([str(tmp_path / "nokey.mp4"), str(tmp_path / "damaged.mp4")])
+    reasons = dict(report.skipped)
+    assert "could be decoded" in reasons[str(tmp_path / "nokey.mp4")]
+    assert not (out / "nokey.jsonl").exists() and not (out / "nokey.mp4").exists()
+    assert "1 skipped" in reasons[str(tmp_path / "damaged.mp4")]
+    assert len(_records(out / "damaged.jsonl")) == 4 == report.videos[0].frames
+
+
 def test_boxes_file_replaces_the_detector(tmp_path, pipeline_factory):
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps([{"image_id": 165518, "category_id": 1, "bbox": [240, 160, 200, 320], "score": 0.7}]))
