@@ -57,8 +57,9 @@ class Pose:
     """Human pose estimation in one call.
 
     Args:
-        model: preset name (``None``: the embedded default), zoo name (``"vitpose-b"``), checkpoint
-            path (official ``.pth``, Hugging Face folder, pyramidpose ``.safetensors``).
+        model: preset name (``None``: the embedded defaults, ``accurate`` on images and ``fast`` on
+            video frames), zoo name (``"vitpose-b"``), checkpoint path (official ``.pth``, Hugging
+            Face folder, pyramidpose ``.safetensors``).
         detector: person detector name (default: the model's own), or any callable
             ``image -> (boxes xywh, scores)``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
