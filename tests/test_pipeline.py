@@ -166,6 +166,7 @@ def test_a_failing_video_writer_fails_the_run_and_keeps_no_file(tmp_path, pipeli
     assert report.exit_code() != 0 and not report.videos
     assert len(report.failed) == 1 and "No space left on device" in report.failed[0][1]
     assert not list(out.glob("*.mp4")) and not list(out.glob("*.jsonl")) and not list(out.glob(".pp-tmp-*"))
+    assert not _io_threads(), "the reader and writer threads are gone"
 
 
 def test_decode_errors_from_the_reader_thread_reach_the_report(tmp_path, pipeline_factory):
@@ -190,6 +191,13 @@ def test_decode_errors_from_the_reader_thread_reach_the_report(tmp_path, pipelin
     assert not (out / "nokey.jsonl").exists() and not (out / "nokey.mp4").exists()
     assert "1 skipped" in reasons[str(tmp_path / "damaged.mp4")]
     assert len(_records(out / "damaged.jsonl")) == 4 == report.videos[0].frames
+    assert not _io_threads()
+
+
+def _io_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name in ("decode", "video-writer") and t.is_alive()]
 
 
 def test_boxes_file_replaces_the_detector(tmp_path, pipeline_factory):
