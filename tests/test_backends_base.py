@@ -125,6 +125,16 @@ def test_max_people_poses_only_the_best_detections_and_follows_them() -> None:
     np.testing.assert_array_equal(backend.seen[-1][:, 0], [30, 120])
     assert len(first) == 2 and sorted(first.scores.tolist()) == pytest.approx([0.8, 0.9])
     assert len(session.step(frame, detect=False)) == 2 and len(backend.seen[-1]) == 2
+    # two people followed = the cap: a detection frame does not run the detector (as MediaPipe)
+    counting = _Counter([[10, 10, 40, 80], [100, 10, 40, 80]])
+    capped = _Centre().video_session(counting, SessionOptions(max_people=1))
+    capped.step(frame, detect=True)
+    capped.step(frame, detect=True)
+    assert counting.calls == 1
+    uncapped = _Centre().video_session(counting, SessionOptions(max_people=3))
+    uncapped.step(frame, detect=True)
+    uncapped.step(frame, detect=True)  # 2 followed < 3: look for more
+    assert counting.calls == 3
     everyone = _Recording()
     assert len(everyone.video_session(_Boxes(boxes, scores), SessionOptions()).step(frame, detect=True)) == 5
 

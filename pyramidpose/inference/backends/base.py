@@ -36,7 +36,8 @@ class SessionOptions:
     """Options of a video session: drop detections below ``min_box_score``; ``detector_tiles``
     overrides the tile grids of detectors that tile the frame (``None``: the detector's default);
     ``max_people`` keeps at most that many people per frame (the best-scoring detections, then the
-    best-scoring poses; ``None``: everyone)."""
+    best-scoring poses; ``None``: everyone); while that many are followed the detector is skipped,
+    as MediaPipe does for its one person, and runs again on the first detection frame after one is lost."""
 
     min_box_score: float = 0.0
     detector_tiles: tuple[int, ...] | None = None
@@ -172,7 +173,9 @@ class DetectAndFollow:
         boxes = np.zeros((0, 4))
         if self._last is not None:
             boxes, scores = boxes_around_poses(self._last, image.shape), self._last.box_scores
-        if detect or len(boxes) == 0:
+        # with max_people followed already, nobody could be added: detect only when someone is lost
+        full = self.options.max_people is not None and len(boxes) >= self.options.max_people
+        if (detect and not full) or len(boxes) == 0:
             boxes, scores = self.detector.detect(image)
             keep = scores >= self.options.min_box_score
             if self.options.max_people is not None:  # the best detections only: fewer crops to pose
