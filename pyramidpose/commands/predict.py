@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--max-frames", type=positive_int, default=None, help="stop each video after this many frames")
     pipe.add_argument("--detect-every", type=positive_int, default=5, help="video: run the detector every N frames, follow poses in between (1: every frame)")
     pipe.add_argument("--max-people", type=positive_int, default=None,
-                      help="video: at most N people per frame, the best-scoring ones (default: everyone found)")  # fmt: skip
+                      help="video: at most N people per frame, the best-scoring ones; while N are followed the "
+                      "detector is skipped (default: everyone found)")  # fmt: skip
     pipe.add_argument("--mp4-preset", default="ultrafast",
                       choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"),
                       help="x264 speed preset of the annotated MP4: slower presets make smaller files")  # fmt: skip
