@@ -196,3 +196,34 @@ def test_pipeline_oks_nms_uses_the_backend_result_areas(tmp_path: Path) -> None:
     assert nms.run(image).people == 2
     rows = json.loads((tmp_path / "b" / "results.json").read_text())
     assert sorted(r["score"] for r in rows) == pytest.approx([0.8, 0.9])
+
+
+def test_confident_follow_poses_only_detections_above_its_box_score() -> None:
+    from pyramidpose.inference.backends.movenet import ConfidentFollow
+
+    boxes = [[0, 0, 20, 40], [30, 0, 20, 40], [60, 0, 20, 40], [90, 0, 20, 40]]
+    scores = [0.34, 0.9, 0.35, 0.31]
+    frame = np.zeros((100, 160, 3), np.uint8)
+    backend = _Recording()
+    session = ConfidentFollow(backend, _Boxes(boxes, scores), SessionOptions(), min_score=0.2, min_box_score=0.35)
+    first = session.step(frame, detect=True)
+    # the 0.34 and 0.31 detections cost no crop; 0.35 (equal) and 0.9 are posed
+    np.testing.assert_array_equal(backend.seen[-1][:, 0], [30, 60])
+    assert len(first) == 2
+    # a higher session threshold (--det-thr) wins over the backend's
+    strict = ConfidentFollow(_Recording(), _Boxes(boxes, scores), SessionOptions(min_box_score=0.5), 0.2, 0.35)
+    assert len(strict.step(frame, detect=True)) == 1
+    # 0: every detection is posed (what the pipeline did before the gate)
+    ungated = _Recording()
+    ConfidentFollow(ungated, _Boxes(boxes, scores), SessionOptions(), 0.2, 0.0).step(frame, detect=True)
+    assert len(ungated.seen[-1]) == 4
+
+
+def test_movenet_video_session_gates_detections_by_default() -> None:
+    from pyramidpose.inference.backends.movenet import ConfidentFollow, MoveNetBackend
+
+    backend = MoveNetBackend("lightning", num_threads=1)
+    session = backend.video_session(_Boxes(np.zeros((0, 4)), np.zeros(0)), SessionOptions(min_box_score=0.1))
+    assert isinstance(session, ConfidentFollow)
+    assert session.options.min_box_score == backend.min_video_box_score == 0.35
+    assert backend.video_session(None, SessionOptions(min_box_score=0.6)).options.min_box_score == 0.6

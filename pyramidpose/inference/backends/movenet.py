@@ -15,6 +15,7 @@ Choices measured on coco-mini TRAIN with ground-truth boxes (docs/embedded_model
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,10 @@ class MoveNetBackend:
         num_threads: onnxruntime intra-op threads.
         min_video_score: video frames keep poses scoring at least this, without OKS duplicates
             (the detector's weak and duplicate boxes would otherwise be followed and tracked).
+        min_video_box_score: video frames pose only detections scoring at least this (a pose
+            scores box score x mean keypoint score, and detections below 0.35 did not give a kept
+            pose on coco-mini train photos nor on the street clip, while they were about 30 % of
+            the crops: docs/embedded_models.md, "Video speed").
     """
 
     keypoint_set = "coco"
@@ -70,6 +75,7 @@ class MoveNetBackend:
         max_batch: int = 16,
         num_threads: int = 2,
         min_video_score: float = 0.2,
+        min_video_box_score: float = 0.35,
     ) -> None:
         from pyramidpose.errors import ConfigError
 
@@ -83,6 +89,7 @@ class MoveNetBackend:
         self.refine = bool(refine)
         self.max_batch = max(1, int(max_batch))
         self.min_video_score = float(min_video_score)
+        self.min_video_box_score = float(min_video_box_score)
         self.session = onnx_session(embedded_model_path(model), num_threads)
         self._input = self.session.get_inputs()[0].name
 
@@ -158,13 +165,18 @@ class MoveNetBackend:
         return predict_each(self, items)
 
     def video_session(self, detector: PersonDetector | None, options: SessionOptions) -> VideoSession:
-        return ConfidentFollow(self, detector, options, self.min_video_score)
+        return ConfidentFollow(self, detector, options, self.min_video_score, self.min_video_box_score)
 
 
 class ConfidentFollow(DetectAndFollow):
-    """:class:`DetectAndFollow` that keeps (and follows) only confident, non-duplicate poses."""
+    """:class:`DetectAndFollow` that keeps (and follows) only confident, non-duplicate poses
+    (scoring >= ``min_score``) and poses only detections scoring >= ``min_box_score`` (or the
+    session's ``min_box_score`` when higher): weaker ones would rarely give a kept pose."""
 
-    def __init__(self, backend, detector, options: SessionOptions, min_score: float) -> None:
+    def __init__(
+        self, backend, detector, options: SessionOptions, min_score: float, min_box_score: float = 0.0
+    ) -> None:
+        options = replace(options, min_box_score=max(options.min_box_score, min_box_score))
         super().__init__(backend, detector, options)
         self.min_score = min_score
 
