@@ -27,7 +27,7 @@ machine (CPU, onnxruntime and OpenCV versions, threads, load average before and 
 (it may be shared).
 
     python benchmarks/bench_pipeline.py [--frames 40] [--repeat 2] [--models default accurate fast bottomup]
-        [--detect-every 1 5] [--max-people 1 2] [--threads N] [--ungated]
+        [--detect-every 1 5] [--max-people 1 2] [--threads N] [--ungated] [--gate-rounds N]
 """
 
 from __future__ import annotations
@@ -102,6 +102,41 @@ def bench_pyramidpose(
     recs = [r for r in map(json.loads, res.jsonl.read_text().splitlines()) if "instances" in r]  # no header
     people = float(np.mean([len(r["instances"]) for r in recs]))
     return res.frames / best, people, recs, pipe
+
+
+def gate_ab(clip: Path, out_dir: Path, rounds: int) -> None:
+    """The default pipeline with and without its detection score gate (MoveNet's
+    ``min_video_box_score``: 0.35 vs 0), timed in alternating rounds (load drift hits both alike),
+    with the crops each posed; prints per-round fps and the ratios."""
+    from pyramidpose.inference.pipeline import Pipeline, RunReport
+
+    runs = {}
+    for gate in (None, 0.0):
+        pipe = Pipeline(default_config(clip, out_dir / f"gate{gate}"))
+        pipe.detector  # noqa: B018  (load the detector before timing)
+        vb = pipe.video_backend
+        if gate is not None:
+            vb.min_video_box_score = gate
+        crops = [0]
+
+        def counted(image, boxes, scores=None, predict=vb.predict, crops=crops):
+            crops[0] += len(boxes)
+            return predict(image, boxes, scores)
+
+        vb.predict = counted  # an instance attribute: only this pipeline's backend counts
+        runs[f"{'default' if gate is None else 'ungated'}, min_video_box_score {getattr(vb, 'min_video_box_score', '-')}"] = (pipe, crops, [])
+    for _ in range(rounds):
+        for pipe, crops, fps in runs.values():
+            crops[0] = 0
+            t0 = time.perf_counter()
+            res = pipe.run_video(clip, RunReport())
+            fps.append(res.frames / (time.perf_counter() - t0))
+    (a, (_, ca, fa)), (b, (_, cb, fb)) = runs.items()
+    print(f"gate A/B, {rounds} alternating rounds: {a}: {ca[0]} crops, fps {np.round(fa, 2).tolist()}; "
+          f"{b}: {cb[0]} crops, fps {np.round(fb, 2).tolist()}")  # fmt: skip
+    ratios = np.asarray(fa) / np.asarray(fb)
+    print(f"fps ratio per round {np.round(ratios, 2).tolist()}; median {np.median(ratios):.2f}; "
+          f"crops ratio {ca[0] / max(cb[0], 1):.3f}")  # fmt: skip
 
 
 def pseudo_gt(recs: list[dict]) -> dict:
@@ -188,6 +223,8 @@ def main() -> None:
                     help="also run the default pipeline with --max-people N, per N")  # fmt: skip
     ap.add_argument("--ungated", action="store_true",
                     help="also run the default posing every detection (min_video_box_score 0)")  # fmt: skip
+    ap.add_argument("--gate-rounds", type=int, default=0,
+                    help="also time the default with and without its detection score gate, alternating, N rounds")  # fmt: skip
     args = ap.parse_args()
     import cv2
     import onnxruntime
@@ -236,6 +273,8 @@ def main() -> None:
             else:
                 label = f"pyramidpose {model}" + (f", detect every {every}" if model != "bottomup" else " (no detector)")
             rows.append((label, fps, people, ap_against(gt, recs)))
+        if args.gate_rounds:
+            gate_ab(clip, tmp, args.gate_rounds)
     print(f"{args.frames} frames of 640x480 H.264 (real street clip, ping-pong), best of {args.repeat}; "
           f"AP vs {args.reference} detecting every frame; onnxruntime threads {threads}")  # fmt: skip
     if default_desc:
