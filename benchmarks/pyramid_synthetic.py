@@ -49,6 +49,7 @@ VARIANTS = {  # name -> (synthetic config, coco-mini twin)
 SIZE_BINS = (0.0, 60.0, 90.0, 135.0, 200.0, math.inf)  # person height in pixels (rendered silhouette)
 OVERLAP_BINS = (0.0, 0.05, 0.3, 1.01)  # fraction of the silhouette covered by others / occluders
 METRICS = ("AP", "AP50", "AP75", "APm", "APl", "PCK@0.2")
+PRETRAIN_SEED = 1000  # the shared pretraining run's seed, apart from the compared runs' seeds
 COCO_STEPS_PER_EPOCH = 11  # coco_mini_tiny: 4 x 86 persons per epoch, batch 32
 
 
@@ -176,6 +177,14 @@ def report_markdown(syn: dict[str, Any], coco: dict[str, Any] | None, meta: dict
         f"Seeds {meta['seeds']}; synthetic test set: {syn['n_images']} scenes of CMU subject 03 "
         f"(ground-truth boxes, flip test); {syn['n_boot']} bootstrap resamples of the test images. "
         "Cells: mean over seeds [95 % bootstrap interval] ±sample std over seeds, in %.", "",
+    ]  # fmt: skip
+    pre = meta.get("pretrain")
+    if pre:
+        ap = (pre.get("metrics") or {}).get("AP", float("nan"))
+        lines += [f"Every run starts from one shared backbone: the baseline trained {pre['steps']} steps from "
+                  f"scratch (seed {pre['seed']}; its own test AP {100 * ap:.1f} %), as ViTPose starts every "
+                  "head from one pretrained ViT; necks and heads start fresh.", ""]  # fmt: skip
+    lines += [
         "## Synthetic test set", "",
         "| variant | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|",
     ]  # fmt: skip
@@ -249,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", default="runs/pyramid_synthetic", metavar="DIR")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=300, help="synthetic training steps per run (batch 32)")
+    ap.add_argument("--pretrain-steps", type=int, default=2400,
+                    help="steps of the one shared backbone pretraining run (0: every run from scratch)")  # fmt: skip
+    ap.add_argument("--steps", type=int, default=400, help="synthetic training steps per run (batch 32)")
     ap.add_argument("--finetune-steps", type=int, default=33, help="coco-mini fine-tuning steps (0: skip)")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -266,16 +277,31 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     work = Path(args.work_dir)
     configs = [REPO / "configs" / VARIANTS[v][0] for v in args.variants]
-    syn_set = [f"data.synthetic.train_scenes={args.steps * 32}", "train.epochs=1", "optim.warmup_iters="
+    batch = 4 if args.smoke else 32
+    syn_set = [f"data.synthetic.train_scenes={args.steps * batch}", "train.epochs=1", "optim.warmup_iters="
                f"{max(1, min(50, args.steps // 6))}", *args.overrides]  # fmt: skip
     ft_set = list(args.ft_overrides)
     if args.smoke:
         smoke = ["model.input_size=[64,48]", "train.batch_size=4", "eval.batch_size=8", "data.num_workers=0",
                  "train.tensorboard=false", "eval.flip_test=false"]  # fmt: skip
-        syn_set = [f"data.synthetic.train_scenes={args.steps * 4}", "train.epochs=1", "optim.warmup_iters=1",
+        syn_set = [f"data.synthetic.train_scenes={args.steps * batch}", "train.epochs=1", "optim.warmup_iters=1",
                    "data.synthetic.test_scenes=6", "data.synthetic.image_size=[160,160]",
                    "data.synthetic.height_px=[40.0,140.0]", *smoke, *args.overrides]  # fmt: skip
         ft_set = [*smoke, "data.max_train_instances=8", "data.repeat=1", "optim.warmup_iters=1", *ft_set]
+    pretrain = None
+    if args.pretrain_steps > 0:
+        steps = min(args.pretrain_steps, args.steps) if args.smoke else args.pretrain_steps
+        pre_set = [s.replace(f"train_scenes={args.steps * batch}", f"train_scenes={steps * batch}") for s in syn_set]
+        pre_set += [f"optim.warmup_iters={max(1, min(100, steps // 6))}", "optim.layer_decay=1.0"]
+        print(f"0/3 pretraining the shared backbone: the baseline, {steps} steps from scratch (seed {PRETRAIN_SEED})")
+        cfg = load_config(configs[args.variants.index("baseline")] if "baseline" in args.variants
+                          else REPO / "configs" / VARIANTS["baseline"][0], pre_set)  # fmt: skip
+        pretrain = ablate.run_one(cfg, work / "pretrain", steps, PRETRAIN_SEED, ablate.default_train,
+                                  ablate.default_evaluate, reuse=True, isolate=True)  # fmt: skip
+        if pretrain.get("status") != "ok":
+            print(f"the shared pretraining failed: {pretrain.get('error')} (see {work / 'pretrain'})", file=sys.stderr)
+            return 1
+        syn_set.append(f"init.backbone_pretrained={(work / 'pretrain' / 'model_last.safetensors').resolve()}")
     print(f"1/3 training {len(configs)} variants x {len(args.seeds)} seeds on synthetic scenes, {args.steps} steps each")
     results = ablate.run_ablation(configs, work / "synthetic", max_steps=args.steps, seeds=args.seeds,
                                   overrides=syn_set, latency_runs=0 if args.smoke else 5)  # fmt: skip
@@ -319,7 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     meta = {
-        "budget": f"{args.steps} steps of batch {4 if args.smoke else 32} per run" + (" (SMOKE)" if args.smoke else ""),
+        "budget": (f"{args.pretrain_steps} shared pretraining steps + " if pretrain else "")
+        + f"{args.steps} steps of batch {4 if args.smoke else 32} per run" + (" (SMOKE)" if args.smoke else ""),
+        "pretrain": None if pretrain is None else {"steps": args.pretrain_steps, "seed": PRETRAIN_SEED,
+                                                    "metrics": pretrain.get("metrics")},
         "seeds": args.seeds, "finetune": f"{args.finetune_steps} steps", "wall_min": (time.time() - t0) / 60,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, shared",
         "overrides": syn_set, "finetune_overrides": ft_set,
