@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from pyramidpose.models.depth25d import Pose25D, read_depth, reconstruct
     from pyramidpose.models.lifting import normalize_screen
     from pyramidpose.training.config import load_config
-    from pyramidpose.training.engine import build_model, collate
+    from pyramidpose.training.engine import build_model, collate, init_weights
     from pyramidpose.training.losses import KeypointMSELoss
     from pyramidpose.training.optim import build_optimizer
     from pyramidpose.training.schedule import LRScheduler, vitpose_schedule
@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     codec = HeatmapCodec.from_config(cfg.model)
     train_ds = SyntheticKeypointDataset(cfg, True, codec, with_depth=True)
     test_ds = SyntheticKeypointDataset(cfg, False, codec)
-    model = Pose25D(build_model(cfg))
+    base = build_model(cfg)
+    init_weights(base, cfg)  # e.g. --set init.backbone_pretrained=runs/pyramid_synthetic/pretrain/model_last.safetensors
+    model = Pose25D(base)
     opt = build_optimizer(model, cfg.optim)
     sched = LRScheduler(opt, vitpose_schedule(cfg.optim, args.steps, 1))
     crit = KeypointMSELoss()
