@@ -2,8 +2,10 @@
 
 One command trains the tiny ViTPose baseline (``configs/synthetic_tiny.yaml``) and its pyramid
 variants (``configs/synthetic_tiny_fpn_{simple,multilevel,fusion,multilevel_aux}.yaml``: necks sfp,
-fpn, fusion, fpn + auxiliary losses) from scratch on synthetic scenes (CMU subjects 01/02) with
-``pyramidpose ablate`` (same data, step budget and seeds for every variant, each run in its own
+fpn, fusion, fpn + auxiliary losses) on synthetic scenes (CMU subjects 01/02) with
+``pyramidpose ablate``, every run starting from one shared backbone (the baseline trained
+``--pretrain-steps`` from scratch first, as ViTPose heads start from one pretrained ViT; necks and
+heads fresh) (same data, step budget and seeds for every variant, each run in its own
 process), evaluates every model on the fixed synthetic test set (subject 03, ground-truth boxes),
 then fine-tunes each trained model on coco-mini train2017 (its ``coco_mini_tiny*.yaml`` twin,
 ``init.pretrained`` = the synthetic model) and evaluates it on coco-mini val2017.
@@ -17,8 +19,8 @@ Reported (``DIR/report.md``, ``DIR/report.json``, ``DIR/ap_vs_size.png``):
   bootstrap interval: "beyond the interval" means the interval of the difference excludes 0;
 - the same after fine-tuning on coco-mini (intervals over coco-mini val images).
 
-Usage (the default budget, projected at about 86 min on a quiet 2-core machine; not yet run in
-full, see docs/pyramids.md)::
+Usage (the default budget: 66.6 min on a quiet 2-core Intel CPU with native bf16; results and
+caveats in docs/pyramids.md)::
 
     python benchmarks/pyramid_synthetic.py --work-dir runs/pyramid_synthetic
 
