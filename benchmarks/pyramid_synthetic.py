@@ -293,16 +293,17 @@ def main(argv: list[str] | None = None) -> int:
     pretrain = None
     if args.pretrain_steps > 0:
         steps = min(args.pretrain_steps, args.steps) if args.smoke else args.pretrain_steps
-        pre_set = [s.replace(f"train_scenes={args.steps * batch}", f"train_scenes={steps * batch}") for s in syn_set]
-        pre_set += [f"optim.warmup_iters={max(1, min(100, steps // 6))}", "optim.layer_decay=1.0"]
+        pre_set = [*syn_set, f"data.synthetic.train_scenes={steps * batch}",  # later overrides win
+                   f"optim.warmup_iters={max(1, min(100, steps // 6))}", "optim.layer_decay=1.0"]  # fmt: skip
         print(f"0/3 pretraining the shared backbone: the baseline, {steps} steps from scratch (seed {PRETRAIN_SEED})")
         cfg = load_config(configs[args.variants.index("baseline")] if "baseline" in args.variants
                           else REPO / "configs" / VARIANTS["baseline"][0], pre_set)  # fmt: skip
-        pretrain = ablate.run_one(cfg, work / "pretrain", steps, PRETRAIN_SEED, ablate.default_train,
-                                  ablate.default_evaluate, reuse=True, isolate=True)  # fmt: skip
-        if pretrain.get("status") != "ok":
-            print(f"the shared pretraining failed: {pretrain.get('error')} (see {work / 'pretrain'})", file=sys.stderr)
+        rec = ablate.run_one(cfg, work / "pretrain", steps, PRETRAIN_SEED, ablate.default_train,
+                             ablate.default_evaluate, reuse=True, isolate=True)  # fmt: skip
+        if rec.get("status") != "ok":
+            print(f"the shared pretraining failed: {rec.get('error')} (see {work / 'pretrain'})", file=sys.stderr)
             return 1
+        pretrain = {"steps": steps, "seed": PRETRAIN_SEED, "metrics": rec.get("metrics")}
         syn_set.append(f"init.backbone_pretrained={(work / 'pretrain' / 'model_last.safetensors').resolve()}")
     print(f"1/3 training {len(configs)} variants x {len(args.seeds)} seeds on synthetic scenes, {args.steps} steps each")
     results = ablate.run_ablation(configs, work / "synthetic", max_steps=args.steps, seeds=args.seeds,
@@ -347,10 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     meta = {
-        "budget": (f"{args.pretrain_steps} shared pretraining steps + " if pretrain else "")
-        + f"{args.steps} steps of batch {4 if args.smoke else 32} per run" + (" (SMOKE)" if args.smoke else ""),
-        "pretrain": None if pretrain is None else {"steps": args.pretrain_steps, "seed": PRETRAIN_SEED,
-                                                    "metrics": pretrain.get("metrics")},
+        "budget": (f"{pretrain['steps']} shared pretraining steps + " if pretrain else "")
+        + f"{args.steps} steps of batch {batch} per run" + (" (SMOKE)" if args.smoke else ""),
+        "pretrain": pretrain,
         "seeds": args.seeds, "finetune": f"{args.finetune_steps} steps", "wall_min": (time.time() - t0) / 60,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, shared",
         "overrides": syn_set, "finetune_overrides": ft_set,
