@@ -36,6 +36,12 @@ def test_model_stages_and_weights_round_trip(tmp_path: Path) -> None:
     assert not is_paf_checkpoint(tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="not a PAF model"):
         load_paf_model(tmp_path / "other.safetensors")
+    # a PAF file whose stored config the model rejects: a CheckpointError naming the file (not a ConfigError)
+    from pyramidpose.utils.weights_io import write_weights
+
+    bad = write_weights(tmp_path / "bad.safetensors", model, "paf", {**model.config.to_dict(), "no_such_field": 1})
+    with pytest.raises(CheckpointError, match=r"bad\.safetensors: bad PAF model config"):
+        load_paf_model(bad)
 
 
 def test_whole_image_samples_mask_crowds_and_unlabelled_people(tmp_path: Path) -> None:

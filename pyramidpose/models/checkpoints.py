@@ -28,6 +28,7 @@ import logging
 import os
 import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from pyramidpose.models.pose_model import MOE_DATASETS, ModelConfig, PoseModel
 from pyramidpose.models.sapiens import convert_sapiens_state_dict, is_sapiens_state_dict
 from pyramidpose.models.vit import VIT_PRESETS, grid_from_num_patches, resize_pos_embed, token_grid
 from pyramidpose.utils.npyio import BoundedUnpickler
-from pyramidpose.utils.weights_io import CONFIG_KEY, KIND_KEY, read_safetensors, write_weights
+from pyramidpose.utils.weights_io import CONFIG_KEY, KIND_KEY, read_safetensors, read_weights, write_weights
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +387,25 @@ def load_state_dict_strict(
         module.load_state_dict(full, strict=True, assign=True)
     else:
         module.load_state_dict({**fill, **sd}, strict=True)
+
+
+def load_model_file(
+    path: str | os.PathLike[str], kind: str, what: str, build: Callable[[dict[str, Any]], nn.Module], hint: str
+) -> nn.Module:
+    """The model of a weights file of ``kind`` (:mod:`pyramidpose.utils.weights_io`): ``build`` makes it
+    from the stored config, then the weights load strictly; eval mode. Any failure (another kind, a
+    config ``build`` rejects, keys or shapes) is a :class:`CheckpointError` naming the file and ``what``."""
+    p = Path(path)
+    try:
+        w = read_weights(p, kind)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{p}: not a {what} ({exc})") from None
+    try:
+        model = build(w.config)
+    except (KeyError, ValueError, TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{p}: bad {what} config ({exc})") from None
+    load_state_dict_strict(model, w.state_dict, source=str(p), hint=hint)
+    return model.eval()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyramidpose.errors import CheckpointError, ConfigError
-from pyramidpose.models.checkpoints import load_state_dict_strict
-from pyramidpose.utils.weights_io import read_weights, write_weights
+from pyramidpose.errors import ConfigError
+from pyramidpose.models.checkpoints import load_model_file
+from pyramidpose.utils.weights_io import write_weights
 
 SR_KIND = "heatmap_sr"
 
@@ -141,15 +141,5 @@ def save_heatmap_sr(model: HeatmapSR, path: str | os.PathLike[str]) -> Path:
 
 def load_heatmap_sr(path: str | os.PathLike[str]) -> HeatmapSR:
     """Load a model written by :func:`save_heatmap_sr` (strict keys and shapes; eval mode)."""
-    p = Path(path)
-    try:
-        w = read_weights(p, SR_KIND)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{p}: not a heatmap SR model ({exc})") from None
-    try:
-        cfg = HeatmapSRConfig.from_dict(w.config)
-    except (ValueError, TypeError, ConfigError) as exc:
-        raise CheckpointError(f"{p}: bad heatmap SR config ({exc})") from None
-    model = HeatmapSR(cfg)
-    load_state_dict_strict(model, w.state_dict, source=str(p), hint="Check that the file was written by save_heatmap_sr.")
-    return model.eval()
+    return load_model_file(path, SR_KIND, "heatmap SR model", lambda c: HeatmapSR(HeatmapSRConfig.from_dict(c)),
+                           hint="Check that the file was written by save_heatmap_sr.")  # type: ignore[return-value]

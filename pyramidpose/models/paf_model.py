@@ -19,7 +19,7 @@ from torch import nn
 
 from pyramidpose.codecs.paf import PafCodec
 from pyramidpose.errors import CheckpointError, ConfigError
-from pyramidpose.models.checkpoints import load_state_dict_strict
+from pyramidpose.models.checkpoints import load_model_file
 from pyramidpose.models.paf_head import PafHead
 from pyramidpose.models.vit import VIT_PRESETS, ViT
 from pyramidpose.utils.weights_io import read_weights, write_weights
@@ -141,15 +141,6 @@ def is_paf_checkpoint(path: str | os.PathLike[str]) -> bool:
 
 def load_paf_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> PafModel:
     """Rebuild a :class:`PafModel` from :func:`save_paf_model`'s file (strict keys and shapes)."""
-    p = Path(path)
-    try:
-        w = read_weights(p, KIND)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{p}: not a PAF model ({exc})") from None
-    try:
-        cfg = PafModelConfig.from_dict(w.config)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{p}: unreadable PAF model config ({exc})") from None
-    model = PafModel(cfg)
-    load_state_dict_strict(model, w.state_dict, source=str(p))
-    return model.to(device).eval()
+    model = load_model_file(path, KIND, "PAF model", lambda c: PafModel(PafModelConfig.from_dict(c)),
+                            hint="Check that the file was written by save_paf_model.")  # fmt: skip
+    return model.to(device)  # type: ignore[return-value]
