@@ -130,7 +130,9 @@ def test_videos_default_to_the_fast_preset_images_to_accurate(tmp_path):
 
     assert DEFAULT_VIDEO_PRESET == "fast"
     default = Pipeline(PipelineConfig(out_dir=tmp_path, progress=False, num_threads=1))
+    assert default._video_backend is None  # not loaded until a video needs it (image-only runs never do)
     assert default.backend.name == "movenet-thunder" and default.video_backend.name == "movenet-lightning"
+    assert default.video_backend is default.video_backend  # built once
     named = Pipeline(PipelineConfig(out_dir=tmp_path, weights="accurate", progress=False, num_threads=1))
     assert named.video_backend is named.backend  # a named model is used on videos too
 

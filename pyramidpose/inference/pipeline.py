@@ -306,19 +306,18 @@ class Pipeline:
             self.backend = load_backend(c.weights, **_embedded_options(c.weights, c.image_preset, c.num_threads))
         else:
             self.backend = load_backend(c.weights, device=c.device, **c.vitpose_options)
+        # video frames: the given backend, or an embedded preset of their own (built on first use,
+        # so image-only runs never load it), or the image backend
+        self._video_backend = video_backend
+        self._video_preset: str | None = None
         blaze = PRESETS.get(str(c.weights or DEFAULT_PRESET))
-        if video_backend is not None:
-            self.video_backend = video_backend
-        elif backend is None and c.weights is None and DEFAULT_VIDEO_PRESET != DEFAULT_PRESET:
-            # no model named: videos get the faster default (measured: backends.DEFAULT_VIDEO_PRESET)
-            self.video_backend = load_backend(
-                DEFAULT_VIDEO_PRESET, **_embedded_options(DEFAULT_VIDEO_PRESET, c.video_preset, c.num_threads)
-            )
-        elif (backend is None and blaze is not None and blaze.module == "blazepose"
-              and c.video_preset != c.image_preset):  # fmt: skip
-            self.video_backend = load_backend(c.weights, **_embedded_options(c.weights, c.video_preset, c.num_threads))
-        else:
-            self.video_backend = self.backend
+        if video_backend is None and backend is None:
+            if c.weights is None and DEFAULT_VIDEO_PRESET != DEFAULT_PRESET:
+                self._video_preset = DEFAULT_VIDEO_PRESET  # no model named: the faster default (measured)
+            elif blaze is not None and blaze.module == "blazepose" and c.video_preset != c.image_preset:
+                self._video_preset = str(c.weights or DEFAULT_PRESET)
+        if self._video_backend is None and self._video_preset is None:
+            self._video_backend = self.backend
         if c.mmpose_gt_boxes and not c.boxes:
             raise ConfigError("--mmpose-gt-boxes needs --boxes with a COCO annotation file")
         self.image_table = read_image_table(c.images_from) if c.images_from else {}
@@ -336,6 +335,14 @@ class Pipeline:
         if self._pose_nms in ("oks", "soft-oks"):
             self._sigmas = _oks_sigmas(self.backend.keypoint_set)
         self._detector = None if detector is None else load_detector(detector)
+
+    @property
+    def video_backend(self) -> PoseBackend:
+        """The pose backend of video frames (an embedded preset of its own is built on first use)."""
+        if self._video_backend is None:
+            name, c = self._video_preset, self.config
+            self._video_backend = load_backend(name, **_embedded_options(name, c.video_preset, c.num_threads))
+        return self._video_backend
 
     @property
     def detector(self) -> PersonDetector:
